@@ -1,0 +1,37 @@
+# The two commands: `make run` (the whole series, headless) and `make test`. Each creates .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BUDGET ?= cpu
+STAMP := $(VENV)/.modlearn-installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: venv run test lab bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test,lab]'
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (modlearn)" >/dev/null
+	touch $(STAMP)
+
+## Execute every notebook of tutorials/ with papermill into build/tutorials and print their results.
+run: venv
+	MPLBACKEND=Agg $(BIN)/python -m modlearn.series --budget $(BUDGET) --src tutorials --out build/tutorials
+
+## Unit tests, every notebook executed at BUDGET=smoke with its claims asserted, and nbval.
+test: venv
+	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 tests tutorials
+
+## JupyterLab on tutorials/
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=tutorials $(ROOT_FLAG)
+
+## Speed and memory benchmarks (ratios measured in one run)
+bench: venv
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,304 @@
+"""Datasets as tensors: embedded digits, torchvision image sets, and on-device batches.
+
+Every loader returns a `Dataset` whose `train`, `val` and `test` are `Split`s of tensors
+`x: (n, channels, height, width)` float32 (standardized) and `y: (n,)` int64, made with a
+seeded, deterministic split. Introduced in `tutorials/00_tour.ipynb`.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10",
+            "cifar_10": "cifar10"}
+_TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+_CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                      "sneaker", "bag", "boot"],
+    "cifar10": ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+
+
+class DataUnavailableError(RuntimeError):
+    """The files of a dataset are not on disk and could not be downloaded."""
+
+
+@dataclass
+class Split:
+    """One split: `x: (n, ...)` inputs and `y: (n, ...)` targets, on one device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"x has {self.x.shape[0]} samples but y has {self.y.shape[0]}: "
+                             "inputs and targets must have the same first dimension")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def to(self, device: torch.device | str) -> "Split":
+        """The same split on `device` (no copy when it is already there)."""
+        return Split(self.x.to(device), self.y.to(device))
+
+    def subset(self, n: int, seed: int = 0) -> "Split":
+        """A seeded random subset of `n` samples (all of them when `n >= len(self)`)."""
+        if n >= len(self):
+            return self
+        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return Split(self.x[idx.to(self.x.device)], self.y[idx.to(self.y.device)])
+
+
+@dataclass
+class Dataset:
+    """Train/val/test splits plus what a model needs to know about them."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    description: str
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, e.g. `(1, 28, 28)`."""
+        return tuple(self.train.x.shape[1:])
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train={len(self.train)}, val={len(self.val)}, "
+                f"test={len(self.test)}, input_shape={self.input_shape}, classes={self.num_classes})")
+
+
+def default_root() -> Path:
+    """Where image datasets live: `MODLEARN_DATA`, else `~/.cache/modlearn`."""
+    env = os.environ.get("MODLEARN_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "modlearn"
+
+
+def canonical_name(name: str) -> str:
+    """Normalise a dataset name or raise a `ValueError` listing the known ones."""
+    key = str(name).lower().strip()
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS} "
+                         "('digits' is embedded and works offline)")
+    return key
+
+
+def load_dataset(name: str, root: str | Path | None = None, *, resize: int | None = None,
+                 download: bool = False, seed: int = 0, val_fraction: float = 0.1,
+                 max_train: int | None = None, verbose: bool = True) -> Dataset:
+    """Load `name` as tensors with a deterministic split.
+
+    - `"digits"`: scikit-learn's 8x8 handwritten digits (1,797 real images, no network);
+      `resize=28` upsamples them so MNIST-sized models fit.
+    - `"mnist"`, `"fashion-mnist"`, `"cifar10"`: read from `root` (else `MODLEARN_DATA`, else a
+      user cache). Files are downloaded only when `download=True` or when they are missing.
+      When only the test split is on disk it is split into train/val/test (and said so).
+
+    `max_train` keeps a seeded subset of the training split (budgets use it).
+    """
+    key = canonical_name(name)
+    if not 0.0 < val_fraction < 0.5:
+        raise ValueError(f"val_fraction={val_fraction} must lie in (0, 0.5)")
+    if key == "digits":
+        x, y = _digits_arrays()
+        parts = _three_way_split(x, y, seed, val_fraction, test_fraction=0.2)
+        description = "scikit-learn digits (1,797 real 8x8 images, embedded, offline)"
+    else:
+        parts, description = _load_image_dataset(key, Path(root) if root else default_root(),
+                                                 download, seed, val_fraction)
+    train, val, test = (_to_float_images(x) for x, _ in parts)
+    if resize and tuple(train.shape[-2:]) != (resize, resize):
+        train, val, test = (F.interpolate(t, size=(resize, resize), mode="bilinear",
+                                          align_corners=False) for t in (train, val, test))
+    mean, std = train.mean(dim=(0, 2, 3), keepdim=True), train.std(dim=(0, 2, 3), keepdim=True)
+    splits = [Split((t - mean) / std.clamp_min(1e-6), torch.as_tensor(lab, dtype=torch.long))
+              for t, (_, lab) in zip((train, val, test), parts)]
+    if max_train is not None:
+        splits[0] = splits[0].subset(max_train, seed)
+    ds = Dataset(key, *splits, num_classes=10, description=description,
+                 class_names=_CLASS_NAMES.get(key, [str(i) for i in range(10)]))
+    if verbose:
+        print(f"Dataset: {description}\n  -> {ds}")
+    return ds
+
+
+def load_for_notebook(dataset: str = "auto", budget: str = "cpu", *, seed: int = 0,
+                      resize: int | None = None, max_train: int | None = None) -> Dataset:
+    """The dataset a notebook trains on, never failing for lack of network.
+
+    `"auto"` picks MNIST when its files are on disk (e.g. `MODLEARN_DATA=../shared/data`) at the
+    `cpu`/`gpu` budgets and the embedded digits otherwise (always at `smoke`). An explicit name
+    that cannot be loaded falls back to digits, and the output says why.
+    """
+    if dataset == "auto":
+        dataset = "mnist" if budget != "smoke" and mnist_on_disk() else "digits"
+        if dataset == "digits" and budget != "smoke":
+            print("MNIST files not found (set MODLEARN_DATA to a folder holding MNIST/raw): "
+                  "using the embedded scikit-learn digits.")
+    key = canonical_name(dataset)
+    try:
+        return load_dataset(key, resize=resize, seed=seed, max_train=max_train)
+    except DataUnavailableError as err:
+        print(f"Could not load {key!r} ({err}).\nFalling back to the embedded digits dataset.")
+        return load_dataset("digits", resize=resize, seed=seed, max_train=max_train)
+
+
+def mnist_on_disk(root: str | Path | None = None) -> bool:
+    """True when at least MNIST's test split is under `root` (default `MODLEARN_DATA`/cache)."""
+    raw = Path(root or default_root()) / "MNIST" / "raw"
+    return _idx_path(raw, "t10k-images-idx3-ubyte") is not None
+
+
+def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
+                    generator: torch.Generator | None = None,
+                    drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield `(x_batch, y_batch)` slices of tensors already on their device.
+
+    With `shuffle`, one index permutation (from `generator`, on the CPU) reorders the data once
+    per pass; batches are then views, so no `DataLoader`, worker or host copy is involved.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    n = x.shape[0]
+    if shuffle:
+        perm = torch.randperm(n, generator=generator).to(x.device)
+        x, y = x[perm], y[perm]
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        yield x[start:start + batch_size], y[start:start + batch_size]
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """How many batches `iterate_batches` yields for `n` samples."""
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+# --------------------------------------------------------------------------- internals
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return (bunch.images * (255.0 / 16.0)).astype(np.uint8), bunch.target.astype(np.int64)
+
+
+def _to_float_images(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 `(n, h, w)` or `(n, h, w, c)` -> float `(n, c, h, w)` in [0, 1]."""
+    t = torch.as_tensor(np.asarray(x))
+    if t.ndim == 3:
+        t = t.unsqueeze(1)
+    elif t.ndim == 4 and t.shape[-1] in (1, 3):
+        t = t.permute(0, 3, 1, 2)
+    return t.float().div_(255.0).contiguous()
+
+
+def _three_way_split(x: np.ndarray, y: np.ndarray, seed: int, val_fraction: float,
+                     test_fraction: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    n = len(y)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    return [(x[i], y[i]) for i in (train, val, test)]
+
+
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzip or plain): big-endian header, then uint8 data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    magic = int.from_bytes(raw[:4], "big")
+    ndim = magic & 0xFF
+    if magic >> 8 != 0x08:
+        raise ValueError(f"{path} is not a uint8 IDX file (magic {magic})")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _read_idx_split(raw: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
+    images = _idx_path(raw, f"{prefix}-images-idx3-ubyte")
+    labels = _idx_path(raw, f"{prefix}-labels-idx1-ubyte")
+    if images is None or labels is None:
+        return None
+    return _read_idx(images), _read_idx(labels).astype(np.int64)
+
+
+def _load_image_dataset(key: str, root: Path, download: bool, seed: int, val_fraction: float):
+    found = _read_from_disk(key, root)
+    if found is None or download:
+        _download(key, root)
+        found = _read_from_disk(key, root)
+    if found is None:
+        raise DataUnavailableError(f"{key} files not found under {root}")
+    train, test, origin = found
+    if train is None:
+        parts = _three_way_split(*test, seed, val_fraction=0.1, test_fraction=0.1)
+        print(f"Only the {key} test split is on disk ({len(test[1])} images under {root}); "
+              "splitting it 80/10/10 into train/val/test.")
+        return parts, f"{key} test split only ({len(test[1]):,} real images from {origin}), split 80/10/10"
+    tr, va = _three_way_split(*train, seed, val_fraction=val_fraction, test_fraction=0.0)[::2]
+    return [tr, va, test], f"{key} ({len(train[1]):,} train + {len(test[1]):,} test images from {origin})"
+
+
+def _read_from_disk(key: str, root: Path):
+    """`(train or None, test, origin)` from files under `root`, or None when the test split is missing."""
+    if key == "cifar10":
+        return _read_cifar(root)
+    raw = root / _TORCHVISION_FOLDER[key] / "raw"
+    test = _read_idx_split(raw, "t10k")
+    if test is None:
+        return None
+    return _read_idx_split(raw, "train"), test, str(raw)
+
+
+def _read_cifar(root: Path):
+    try:
+        from torchvision.datasets import CIFAR10
+
+        sets = [CIFAR10(str(root), train=flag, download=False) for flag in (True, False)]
+    except (RuntimeError, ImportError):
+        return None
+    train, test = ((s.data, np.asarray(s.targets, dtype=np.int64)) for s in sets)
+    return train, test, str(root / "cifar-10-batches-py")
+
+
+def _download(key: str, root: Path) -> None:
+    """Fetch `key` with torchvision into `root`; a clear error when that is impossible."""
+    help_text = (f"could not download {key} into {root}. Put the files there (torchvision layout) and "
+                 "set MODLEARN_DATA to that folder, or use the offline dataset 'digits'")
+    try:
+        import torchvision.datasets as tvd
+    except Exception as err:
+        raise DataUnavailableError(f"torchvision is not importable ({err}); {help_text}") from err
+    cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[key]
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(15)
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as err:  # any network or disk failure means the same thing to a learner
+        raise DataUnavailableError(f"{help_text} ({type(err).__name__}: {err})") from err
+    finally:
+        socket.setdefaulttimeout(previous)

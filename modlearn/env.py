@@ -1,0 +1,115 @@
+"""Environment helpers: seeds, devices, budgets, and the report printed by every notebook.
+
+Introduced in `tutorials/00_tour.ipynb`.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+BUDGETS = ("smoke", "cpu", "gpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so a CPU run repeats exactly."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """`"auto"` picks CUDA, then Apple MPS, then the CPU; any other name is checked and returned."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'mps'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for but CUDA is not available here: use device='auto'")
+    return dev
+
+
+def resolve_budget(budget: str) -> str:
+    """The budget a notebook runs at: `MODLEARN_BUDGET` in the environment overrides the argument.
+
+    That lets `pytest --nbval-lax tutorials/` run every notebook at `smoke` without editing them.
+    """
+    chosen = os.environ.get("MODLEARN_BUDGET", budget)
+    if chosen not in BUDGETS:
+        raise ValueError(f"unknown budget {chosen!r}: choose one of {BUDGETS}")
+    return chosen
+
+
+@dataclass
+class Setup:
+    """What a notebook's setup cell decided: budget, device and seed."""
+
+    budget: str
+    device: torch.device
+    seed: int
+
+    def pick(self, smoke, cpu, gpu=None):
+        """Choose a value by budget: `setup.pick(smoke=1, cpu=5, gpu=50)` (gpu defaults to cpu)."""
+        return {"smoke": smoke, "cpu": cpu, "gpu": cpu if gpu is None else gpu}[self.budget]
+
+
+def setup(budget: str = "cpu", seed: int = 0, threads: int | None = None, verbose: bool = True) -> Setup:
+    """One call at the top of every notebook: budget, seed, device, thread cap, figure style.
+
+    Threads default to the CPUs this process may use, capped at 4 (Binder gives 1-2).
+    """
+    budget = resolve_budget(budget)
+    seed_everything(seed)
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(threads or max(1, min(4, ncpu)))
+    device = resolve_device("auto")
+    _style_figures()
+    if verbose:
+        print(f"budget={budget}  device={device}  seed={seed}  torch threads={torch.get_num_threads()}")
+    return Setup(budget=budget, device=device, seed=seed)
+
+
+def _style_figures() -> None:
+    import matplotlib as mpl
+
+    mpl.rcParams.update({"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
+                         "axes.grid": True, "grid.alpha": 0.3, "figure.max_open_warning": 0})
+
+
+def environment_report() -> dict[str, str]:
+    """Versions and the device that will train, as a small dict (shown in notebook 00)."""
+    import matplotlib
+    import sklearn
+
+    device = resolve_device("auto")
+    report = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+        "device": str(device),
+        "cpu threads": str(torch.get_num_threads()),
+    }
+    try:
+        import torchvision
+
+        report["torchvision"] = torchvision.__version__
+    except Exception as err:  # torchvision is optional at runtime: digits needs none
+        report["torchvision"] = f"not importable ({type(err).__name__})"
+    if device.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(0)
+    report["MODLEARN_DATA"] = os.environ.get("MODLEARN_DATA", "(not set)")
+    return report

@@ -1,0 +1,196 @@
+"""Models whose layers are an ordered `blocks` list plus a `head`, so they can be cut into modules.
+
+`model(x) == model.head(blocks[-1](...blocks[0](x)))`. Local training (notebook 02), Deep
+Incubation (03), NeMo (05) and circuit discovery (07) all cut models along `blocks`.
+Introduced in `tutorials/01_e2e_backprop.ipynb`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BlockModel(nn.Module):
+    """Base class: `blocks` (an `nn.ModuleList`) applied in order, then `head`."""
+
+    blocks: nn.ModuleList
+    head: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    def features(self, x: torch.Tensor, upto: int) -> torch.Tensor:
+        """The representation after the first `upto` blocks (`upto=0` returns `x`)."""
+        if not 0 <= upto <= len(self.blocks):
+            raise ValueError(f"upto={upto} must lie in [0, {len(self.blocks)}] (the number of blocks)")
+        for block in self.blocks[:upto]:
+            x = block(x)
+        return x
+
+
+class MLP(BlockModel):
+    """Fully connected network. `x: (batch, *input_shape)` -> logits `(batch, num_classes)`.
+
+    Block k is `Linear -> activation` (block 0 flattens its input first); the head is a `Linear`.
+    """
+
+    def __init__(self, input_shape: int | Sequence[int], hidden: Sequence[int] = (256, 256, 256),
+                 num_classes: int = 10, activation: type[nn.Module] = nn.ReLU) -> None:
+        super().__init__()
+        in_features = input_shape if isinstance(input_shape, int) else math.prod(input_shape)
+        if not hidden or any(int(h) < 1 for h in hidden):
+            raise ValueError(f"hidden={tuple(hidden)} must be a non-empty list of positive widths")
+        widths = [in_features, *hidden]
+        self.blocks = nn.ModuleList()
+        for k, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers: list[nn.Module] = [nn.Flatten()] if k == 0 else []
+            self.blocks.append(nn.Sequential(*layers, nn.Linear(fan_in, fan_out), activation()))
+        self.head = nn.Linear(widths[-1], num_classes)
+        self.widths = widths + [num_classes]
+
+
+class CNN(BlockModel):
+    """Small convolutional network. `x: (batch, C, H, W)` -> `(batch, num_classes)`.
+
+    Block k is `Conv3x3 -> BatchNorm -> ReLU -> MaxPool2` (pooling only while the map is >= 2
+    pixels); the head is global average pooling and a `Linear`. Works for 8x8 digits and 32x32 CIFAR.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (32, 64, 128),
+                 num_classes: int = 10, image_size: int = 28) -> None:
+        super().__init__()
+        if not channels:
+            raise ValueError("channels must list at least one conv width, e.g. (32, 64)")
+        self.blocks = nn.ModuleList()
+        size, prev = image_size, in_channels
+        for ch in channels:
+            layers: list[nn.Module] = [nn.Conv2d(prev, ch, 3, padding=1), nn.BatchNorm2d(ch), nn.ReLU()]
+            if size >= 2:
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+            self.blocks.append(nn.Sequential(*layers))
+            prev = ch
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(prev, num_classes))
+
+
+class PatchEmbed(nn.Module):
+    """Image -> tokens: non-overlapping patches through a `Linear`, a class token, positions.
+
+    `x: (batch, C, H, W)` -> `(batch, 1 + (H/p)*(W/p), dim)`.
+    """
+
+    def __init__(self, image_size: int, patch_size: int, in_channels: int, dim: int) -> None:
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size={image_size} is not a multiple of patch_size={patch_size}")
+        self.patch_size = patch_size
+        self.proj = nn.Linear(in_channels * patch_size**2, dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, 1 + (image_size // patch_size) ** 2, dim) * 0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        patches = F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)  # (B, T, C*p*p)
+        tokens = self.proj(patches)
+        return torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1) + self.pos
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with separate `q`, `k`, `v`, `proj` Linears (maskable, prunable)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim={dim} must be divisible by heads={heads}")
+        self.heads = heads
+        self.q, self.k, self.v = (nn.Linear(dim, dim) for _ in range(3))
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q, k, v = (lin(x).view(b, t, self.heads, -1).transpose(1, 2) for lin in (self.q, self.k, self.v))
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, t, -1))
+
+
+class FeedForward(nn.Module):
+    """`fc1 -> GELU -> fc2`: the transformer MLP."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm residual block: `x + attn(LN(x))`, then `x + mlp(LN(x))`. Shape-preserving."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.mlp = FeedForward(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class ClassTokenHead(nn.Module):
+    """`LayerNorm` then a `Linear` on the class token: `(batch, T, dim)` -> `(batch, classes)`."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.norm, self.fc = nn.LayerNorm(dim), nn.Linear(dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.norm(x[:, 0]))
+
+
+class TinyViT(BlockModel):
+    """A tiny Vision Transformer: block 0 embeds patches, blocks 1..depth are transformer blocks.
+
+    `x: (batch, C, H, W)` -> `(batch, num_classes)`. The patch size defaults to `image_size // 4`
+    (16 patches), so 8x8 digits and 28x28 MNIST cost the same.
+    """
+
+    def __init__(self, image_size: int = 28, in_channels: int = 1, num_classes: int = 10,
+                 dim: int = 64, depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0,
+                 patch_size: int | None = None) -> None:
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth={depth} must be >= 1")
+        patch = patch_size or max(1, image_size // 4)
+        self.blocks = nn.ModuleList([PatchEmbed(image_size, patch, in_channels, dim)])
+        self.blocks.extend(TransformerBlock(dim, heads, mlp_ratio) for _ in range(depth))
+        self.head = ClassTokenHead(dim, num_classes)
+
+
+MODELS = {"mlp": MLP, "cnn": CNN, "vit": TinyViT}
+
+
+def make_model(kind: str, input_shape: Sequence[int], num_classes: int = 10, **kwargs) -> BlockModel:
+    """Build `"mlp"`, `"cnn"` or `"vit"` for inputs of `input_shape = (C, H, W)`."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown model {kind!r}: choose one of {sorted(MODELS)}")
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape={tuple(input_shape)} must be (channels, height, width)")
+    c, h, _ = input_shape
+    if kind == "mlp":
+        return MLP(input_shape, num_classes=num_classes, **kwargs)
+    if kind == "cnn":
+        return CNN(in_channels=c, num_classes=num_classes, image_size=h, **kwargs)
+    return TinyViT(image_size=h, in_channels=c, num_classes=num_classes, **kwargs)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters (optionally only those with `requires_grad`)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,90 @@
+"""Record a notebook's key numbers so that tests and `make run` can read them back.
+
+`record("cnn_test_acc", 0.97)` shows the value in the notebook and stores it in the cell's
+output under a private MIME type; `read_notebook(path)` collects every recorded value from an
+executed notebook. Introduced in `tutorials/00_tour.ipynb`.
+"""
+from __future__ import annotations
+
+import json
+import numbers
+import re
+from pathlib import Path
+from typing import Any
+
+MIME = "application/vnd.modlearn.results+json"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_recorded: dict[str, Any] = {}
+
+
+def record(name: str, value: Any) -> Any:
+    """Record `value` (a number, bool or short string) under `name`; returns the value.
+
+    In a notebook the value is shown and kept in the output; elsewhere it is printed.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"result name {name!r} must be an identifier such as 'cnn_test_acc'")
+    value = _plain(value)
+    _recorded[name] = value
+    text = f"recorded: {name} = {_fmt(value)}"
+    if _in_kernel():
+        from IPython.display import display
+
+        display({MIME: {name: value}, "text/plain": text}, raw=True)
+    else:
+        print(text)
+    return value
+
+
+def recorded() -> dict[str, Any]:
+    """Everything recorded in this process so far."""
+    return dict(_recorded)
+
+
+def read_notebook(path: str | Path) -> dict[str, Any]:
+    """All values recorded in an executed notebook (the latest value of each name wins)."""
+    nb = json.loads(Path(path).read_text())
+    found: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if MIME in data:
+                found.update(data[MIME])
+    return found
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """One text table: notebook | result | value."""
+    rows = [(nb, key, _fmt(val)) for nb, values in results.items() for key, val in values.items()]
+    if not rows:
+        return "(no results recorded)"
+    widths = [max(len(r[i]) for r in rows + [("notebook", "result", "value")]) for i in range(3)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    out = [line.format("notebook", "result", "value"), line.format(*("-" * w for w in widths))]
+    out += [line.format(*r) for r in rows]
+    return "\n".join(out)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise ValueError(f"cannot record {type(value).__name__}: record numbers, bools or short strings")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")

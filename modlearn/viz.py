@@ -1,0 +1,127 @@
+"""Matplotlib figures shared by every notebook. Functions return the `Figure`; none calls `show()`.
+
+Introduced in `tutorials/01_e2e_backprop.ipynb`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from .train import History
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Moving average over `window` points (shorter at the start)."""
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) < 2:
+        return values
+    cumsum = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    lo = np.maximum(0, idx - window)
+    return (cumsum[idx] - cumsum[lo]) / (idx - lo)
+
+
+def plot_history(history: "History", title: str | None = None, ax_loss=None, label: str | None = None):
+    """Training loss per step (smoothed) with validation loss/accuracy per epoch."""
+    has_acc = "acc" in history.steps
+    if ax_loss is None:
+        fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5, 3.2), squeeze=False)
+        axes = axes[0]
+    else:
+        axes, fig = [ax_loss], ax_loss.figure
+    steps = np.arange(1, history.num_steps + 1)
+    window = max(1, history.num_steps // 50)
+    epoch_steps = [row["step"] for row in history.epochs]
+    for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
+        line, = ax.plot(steps, smooth(history.steps[key], window), alpha=0.8,
+                        label=f"{label + ' ' if label else ''}train")
+        val = [row.get(f"val_{key}") for row in history.epochs]
+        if any(v is not None for v in val):
+            ax.plot(epoch_steps, val, "o--", color=line.get_color(), label=f"{label + ' ' if label else ''}val")
+        ax.set_xlabel("step")
+        ax.set_ylabel(name)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_histories(histories: dict[str, "History"], key: str = "val_acc", title: str | None = None):
+    """One curve per run: `key` per epoch (e.g. validation accuracy of several methods)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for name, hist in histories.items():
+        xs = [row["epoch"] for row in hist.epochs if key in row]
+        ax.plot(xs, [row[key] for row in hist.epochs if key in row], "o-", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(key)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: torch.Tensor, labels: Sequence[int] | None = None,
+               predictions: Sequence[int] | None = None, ncols: int = 8, class_names=None):
+    """Images `(n, C, H, W)` in a grid; titles show label (and prediction, red when wrong)."""
+    images = images.detach().float().cpu()
+    n = len(images)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i]
+        img = (img - img.min()) / (img.max() - img.min() + 1e-8)
+        ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
+        name = (lambda c: class_names[c] if class_names else str(c))
+        if labels is not None:
+            text = name(int(labels[i]))
+            wrong = predictions is not None and int(predictions[i]) != int(labels[i])
+            if predictions is not None:
+                text += f" / {name(int(predictions[i]))}"
+            ax.set_title(text, fontsize=8, color="crimson" if wrong else "black")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int | None = None,
+                     class_names: Sequence[str] | None = None, title: str | None = None):
+    """Counts of (true, predicted) class pairs as a heat-map with the counts written in."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    k = num_classes or int(max(y_true.max(), y_pred.max()) + 1)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (y_true, y_pred), 1)
+    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    ax.imshow(counts, cmap="Blues")
+    ax.grid(False)
+    for (i, j), c in np.ndenumerate(counts):
+        if c:
+            ax.text(j, i, str(c), ha="center", va="center", fontsize=7,
+                    color="white" if c > counts.max() / 2 else "black")
+    names = list(class_names) if class_names else [str(i) for i in range(k)]
+    ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 2 else 0)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or f"accuracy {np.trace(counts) / counts.sum():.3f}")
+    fig.tight_layout()
+    return fig
+
+
+def bar_table(values: dict[str, float], ylabel: str, title: str | None = None):
+    """Bars for a few named numbers (e.g. accuracy of each method)."""
+    fig, ax = plt.subplots(figsize=(1.1 * len(values) + 2, 3))
+    bars = ax.bar(list(values), list(values.values()), color="tab:blue")
+    ax.bar_label(bars, fmt="%.3g", fontsize=8)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

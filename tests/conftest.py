@@ -1,0 +1,39 @@
+"""Shared fixtures: each notebook is executed once per session at BUDGET="smoke"."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = ROOT / "tutorials"
+
+
+@pytest.fixture(scope="session")
+def run_notebook(tmp_path_factory):
+    """`run_notebook(stem, **parameters) -> recorded results`, cached per (stem, parameters)."""
+    from modlearn.series import execute_notebook
+
+    cache: dict = {}
+    out = tmp_path_factory.mktemp("executed")
+
+    def run(stem: str, **parameters):
+        key = (stem, tuple(sorted(parameters.items())))
+        if key not in cache:
+            folder = out / f"{stem}-{len(cache)}"
+            cache[key] = execute_notebook(TUTORIALS / f"{stem}.ipynb", folder, "smoke", parameters)
+        return cache[key]
+
+    return run
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    """The folder holding MNIST (`MODLEARN_DATA`); the test is skipped when it is absent."""
+    from modlearn.data import mnist_on_disk
+
+    root = os.environ.get("MODLEARN_DATA")
+    if not root or not mnist_on_disk(root):
+        pytest.skip("MNIST files not found: set MODLEARN_DATA (e.g. ../shared/data)")
+    return Path(root)

@@ -1,0 +1,24 @@
+import json
+
+import pytest
+
+from modlearn import results
+
+
+def test_record_and_read_back(tmp_path):
+    assert results.record("some_acc", 0.5) == 0.5
+    assert results.recorded()["some_acc"] == 0.5
+    nb = {"cells": [{"outputs": [{"data": {results.MIME: {"a": 1}}}]},
+                    {"outputs": [{"data": {results.MIME: {"a": 2, "b": "x"}}}]}]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    assert results.read_notebook(path) == {"a": 2, "b": "x"}
+    table = results.format_table({"01": {"a": 0.123456}})
+    assert "0.1235" in table and "notebook" in table
+
+
+def test_bad_records_raise_value_error():
+    with pytest.raises(ValueError, match="identifier"):
+        results.record("has space", 1)
+    with pytest.raises(ValueError, match="cannot record"):
+        results.record("obj", object())
