@@ -189,6 +189,29 @@ def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
+def modular_addition(p: int = 59, train_fraction: float = 0.8, seed: int = 0) -> Dataset:
+    """Every pair `(a, b)` with `0 <= a, b < p`, labelled `(a + b) mod p` (BIMT, clusterability).
+
+    `x: (n, 2)` int64 token pairs, `y: (n,)`. A seeded `train_fraction` of the pairs trains;
+    the rest is split evenly into validation and test.
+    """
+    if p < 2:
+        raise ValueError(f"p={p} must be >= 2")
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction={train_fraction} must lie in (0, 1)")
+    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    x = torch.stack([a.flatten(), b.flatten()], dim=1)
+    y = (x[:, 0] + x[:, 1]) % p
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_train = int(round(train_fraction * len(y)))
+    n_val = (len(y) - n_train) // 2
+    parts = [perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]]
+    splits = [Split(x[i], y[i]) for i in parts]
+    return Dataset(f"modular-addition-{p}", *splits, num_classes=p,
+                   description=f"(a + b) mod {p}, {len(parts[0])} of {len(y)} pairs for training",
+                   class_names=[str(i) for i in range(p)])
+
+
 # --------------------------------------------------------------------------- internals
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -87,3 +87,14 @@ def test_iterate_batches_covers_every_sample_once_and_is_seeded():
 def test_split_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="same first dimension"):
         data.Split(torch.zeros(3, 2), torch.zeros(4))
+
+
+def test_modular_addition_labels_and_split():
+    ds = data.modular_addition(p=7, train_fraction=0.6, seed=1)
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 49 and len(ds.train) == 29
+    for split in (ds.train, ds.val, ds.test):
+        assert torch.equal(split.y, (split.x[:, 0] + split.x[:, 1]) % 7)
+    pairs = [{tuple(r) for r in s.x.tolist()} for s in (ds.train, ds.val, ds.test)]
+    assert not (pairs[0] & pairs[1]) and not (pairs[0] & pairs[2])
+    with pytest.raises(ValueError):
+        data.modular_addition(p=1)
