@@ -41,6 +41,13 @@ def execute_notebook(path: str | Path, out_dir: str | Path, budget: str = "smoke
     return read_notebook(out)
 
 
+def _peak_child_rss_mb() -> float:
+    """Largest resident set of any finished child process (the notebook kernels), in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every tutorial notebook and print its results.")
     parser.add_argument("--budget", default="cpu", choices=BUDGETS)
@@ -57,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(nb.name)
             print(f"  FAILED: {type(err).__name__}: {str(err)[:2000]}")
             continue
-        print(f"  done in {time.perf_counter() - start:.1f} s", flush=True)
+        print(f"  done in {time.perf_counter() - start:.1f} s; peak kernel memory so far "
+              f"{_peak_child_rss_mb():.0f} MB", flush=True)
     print("\nResults recorded by the notebooks (executed copies in %s):\n" % args.out)
     print(format_table(results))
     if failed:
