@@ -25,6 +25,16 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     return (cumsum[idx] - cumsum[lo]) / (idx - lo)
 
 
+def label_axes(ax, xlabel: str, ylabel: str, title: str | None = None, legend: bool = True) -> None:
+    """Axis labels, an optional title and a small legend (when anything is labelled)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
 def plot_history(history: "History", title: str | None = None, ax_loss=None, label: str | None = None):
     """Training loss per step (smoothed) with validation loss/accuracy per epoch."""
     has_acc = "acc" in history.steps
@@ -42,9 +52,7 @@ def plot_history(history: "History", title: str | None = None, ax_loss=None, lab
         val = [row.get(f"val_{key}") for row in history.epochs]
         if any(v is not None for v in val):
             ax.plot(epoch_steps, val, "o--", color=line.get_color(), label=f"{label + ' ' if label else ''}val")
-        ax.set_xlabel("step")
-        ax.set_ylabel(name)
-        ax.legend(fontsize=8)
+        label_axes(ax, "step", name)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -57,11 +65,7 @@ def compare_histories(histories: dict[str, "History"], key: str = "val_acc", tit
     for name, hist in histories.items():
         xs = [row["epoch"] for row in hist.epochs if key in row]
         ax.plot(xs, [row[key] for row in hist.epochs if key in row], "o-", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(key)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
+    label_axes(ax, "epoch", key, title)
     fig.tight_layout()
     return fig
 
