@@ -381,7 +381,7 @@ def local_net(model: BlockModel, data: Dataset, config: LocalConfig) -> LocalNet
 def _train_e2e(model: BlockModel, data: Dataset, config: LocalConfig, train: TrainConfig):
     net = local_net(model, data, config)
     history = fit(model, data, train)
-    probe = _with(train, epochs=config.probe_epochs, desc="probes")
+    probe = replace(train, epochs=config.probe_epochs, desc="probes")
     for k in range(len(net.stages) - 1):
         fit_on_frozen(net.prefix(k + 1), net.heads[k], data, probe)
     return [history], net, net
@@ -391,7 +391,7 @@ def _train_greedy(model: BlockModel, data: Dataset, config: LocalConfig, train: 
     net, histories = local_net(model, data, config), []
     for k, (stage, head) in enumerate(zip(net.stages, net.heads)):
         histories.append(fit_on_frozen(net.prefix(k), nn.Sequential(stage, head), data,
-                                       _with(train, desc=f"module {k + 1}/{len(net.stages)}")))
+                                       replace(train, desc=f"module {k + 1}/{len(net.stages)}")))
     return histories, net, net
 
 
@@ -402,8 +402,8 @@ def _train_dgl(model: BlockModel, data: Dataset, config: LocalConfig, train: Tra
 
 def _train_kernel(model: BlockModel, data: Dataset, config: LocalConfig, train: TrainConfig):
     hidden, output = kernel_modules(model, data.input_shape, data.num_classes)
-    first = fit(hidden, data, _with(train, desc="hidden module"), objective=KernelAlignmentObjective(config.kernel_min))
-    second = fit_on_frozen(hidden, output, data, _with(train, desc="output layer"))
+    first = fit(hidden, data, replace(train, desc="hidden module"), objective=KernelAlignmentObjective(config.kernel_min))
+    second = fit_on_frozen(hidden, output, data, replace(train, desc="output layer"))
     return [first, second], nn.Sequential(hidden, output), None
 
 
@@ -414,10 +414,6 @@ def _train_ff(model: BlockModel, data: Dataset, config: LocalConfig, train: Trai
 
 _TRAINERS: dict[str, Callable] = {"e2e": _train_e2e, "greedy": _train_greedy, "dgl": _train_dgl,
                                   "kernel": _train_kernel, "ff": _train_ff}
-
-
-def _with(train: TrainConfig, **changes) -> TrainConfig:
-    return replace(train, **changes)
 
 
 def fit_on_frozen(frozen: nn.Module, trainable: nn.Module, data: Dataset, train: TrainConfig) -> History:
@@ -583,14 +579,11 @@ def format_table(rows: dict[str, dict[str, float]], baseline: str = "e2e") -> st
 
 # --------------------------------------------------------------------------- pictures
 
-def plot_module_accuracies(curves: dict[str, Sequence[float]], chance: float | None = None,
-                           title: str | None = None):
+def plot_module_accuracies(curves: dict[str, Sequence[float]], title: str | None = None):
     """Test accuracy of each module's head (probe for E2E), one line per method. Returns the figure."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for mode, accs in curves.items():
         ax.plot(range(1, len(accs) + 1), accs, "o-", label=MODE_NAMES.get(mode, mode))
-    if chance is not None:
-        ax.axhline(chance, color="gray", ls=":", label="chance")
     ax.set_xlabel("module k (its head's accuracy)")
     ax.set_ylabel("test accuracy")
     ax.set_xticks(range(1, max(len(a) for a in curves.values()) + 1))
@@ -664,9 +657,9 @@ def plot_sweep(sweep: dict[int, dict[str, dict[str, float]]], highlight: int | N
     """Test accuracy and activation memory against the number of modules K, one line per mode."""
     fig, (acc_ax, mem_ax) = plt.subplots(1, 2, figsize=(10, 3.3))
     counts = sorted(sweep)
-    for mode in sweep[counts[0]]:
+    for mode, style in zip(sweep[counts[0]], ("o-", "s--", "^:")):
         for ax, key, scale in ((acc_ax, "test_acc", 1.0), (mem_ax, "activation_bytes", 1 / 1024)):
-            ax.plot(counts, [sweep[k][mode][key] * scale for k in counts], "o-", label=MODE_NAMES.get(mode, mode))
+            ax.plot(counts, [sweep[k][mode][key] * scale for k in counts], style, label=MODE_NAMES.get(mode, mode))
     for ax, ylabel in ((acc_ax, "test accuracy"), (mem_ax, "activations per step (KB)")):
         if highlight is not None:
             ax.axvline(highlight, color="gray", ls="--", lw=1)
