@@ -35,3 +35,21 @@ def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: tor
     pages = max(1, -(-len(images) // per_page) - 1)
     return widgets.interactive(show, page=widgets.IntSlider(0, 0, pages, description="page"),
                                mistakes_only=widgets.Checkbox(False, description=f"only the {len(wrong)} mistakes"))
+
+
+# --------------------------------------------------------------------------- notebook 02: local training
+
+def modules_explorer(sweep: dict):
+    """Pick the number of modules K and see accuracy and activation memory (`local.sweep_modules` output)."""
+    import ipywidgets as widgets
+
+    from .local import plot_sweep
+
+    counts = sorted(sweep)
+
+    def show(K: int = counts[-1]) -> None:
+        plot_sweep(sweep, highlight=K)
+        plt.show()
+
+    return widgets.interactive(show, K=widgets.SelectionSlider(options=counts, value=counts[-1],
+                                                               description="modules K"))
