@@ -37,7 +37,7 @@ def main() -> None:
     two_threads = time.perf_counter() - start
     print(f"sequential, 1 thread per incubation : {timing['sequential_s']:6.1f} s")
     print(f"sequential, 2 threads per incubation: {two_threads:6.1f} s")
-    print(f"parallel, 2 processes x 1 thread    : {timing['parallel_s']:6.1f} s (includes starting the workers)")
+    print(f"parallel, 2 processes x 1 thread    : {timing['parallel_s']:6.1f} s (with the workers' start)")
     print(f"speed-up vs sequential 1 thread : {timing['speedup']:.2f}x (target >= 1.6x)")
     print(f"speed-up vs sequential 2 threads: {two_threads / timing['parallel_s']:.2f}x")
     print(f"parallel and sequential (1 thread) stage weights bit-identical: {timing['identical']}")

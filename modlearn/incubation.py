@@ -108,7 +108,8 @@ def split_stages(model: nn.Module, num_stages: int, name: str = "model") -> nn.M
     """
     if isinstance(model, StagedModel):
         if len(model.stages) != num_stages:
-            raise ValueError(f"{name} has {len(model.stages)} stages but {num_stages} are asked for")
+            raise ValueError(f"{name} has {len(model.stages)} stages but {num_stages} are asked for: stage "
+                             f"{min(len(model.stages), num_stages)} has no counterpart")
         return model.stages
     if not isinstance(model, BlockModel):
         raise ValueError(f"{name} is a {type(model).__name__}: pass a BlockModel (ResidualMLP, TinyViT) "
@@ -117,7 +118,8 @@ def split_stages(model: nn.Module, num_stages: int, name: str = "model") -> nn.M
     if num_stages < 1 or body < num_stages or body % num_stages:
         problem = f"stage {body} would be empty" if body < num_stages else "the stages would differ in depth"
         raise ValueError(f"{name} has {body} blocks after its input embedding, which do not cut into "
-                         f"{num_stages} equal stages ({problem}): use a depth that is a multiple of {num_stages}")
+                         f"{num_stages} equal stages ({problem}): use a depth that is a multiple of "
+                         f"{num_stages}")
     per_stage = body // num_stages
     stages = []
     for s in range(num_stages):
@@ -335,7 +337,8 @@ class DeepIncubation:
         steps, i.e. as many updates of every target block as incubation plus fine-tuning give it."""
         model = copy.deepcopy(self.target)
         steps = self.config.incubation_steps + self.config.finetune_steps
-        return model, fit(model, data, self.config.train_config(steps, len(data.train), "E2E", self.config.seed))
+        cfg = self.config.train_config(steps, len(data.train), "E2E", self.config.seed)
+        return model, fit(model, data, cfg)
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.num_stages:
@@ -445,7 +448,8 @@ _META_COLOR, _TARGET_COLOR = "#b8c4d6", "#f2a65a"
 def plot_hybrids(num_stages: int = 4):
     """The meta model, the K hybrids and the assembled target as rows of stage boxes."""
     rows = [("meta model (pretrained)", [False] * num_stages)]
-    rows += [(f"hybrid {i}: incubate stage {i}", [j == i for j in range(num_stages)]) for i in range(num_stages)]
+    rows += [(f"hybrid {i}: incubate stage {i}", [j == i for j in range(num_stages)])
+             for i in range(num_stages)]
     rows += [("assembled target", [True] * num_stages)]
     fig, ax = plt.subplots(figsize=(2.0 + 1.6 * num_stages, 0.55 * len(rows) + 0.6))
     for r, (label, is_target) in enumerate(rows):
@@ -453,28 +457,33 @@ def plot_hybrids(num_stages: int = 4):
         ax.text(-0.15, y, label, ha="right", va="center", fontsize=9)
         for j, target in enumerate(is_target):
             width = 1.3 if target else 0.6
-            ax.add_patch(plt.Rectangle((j * 1.5, y - 0.3), width, 0.6, color=_TARGET_COLOR if target else _META_COLOR))
+            color = _TARGET_COLOR if target else _META_COLOR
+            ax.add_patch(plt.Rectangle((j * 1.5, y - 0.3), width, 0.6, color=color))
             text = f"target {j}" if target else f"meta {j}"
             ax.text(j * 1.5 + width / 2, y, text, ha="center", va="center", fontsize=8)
     ax.set_xlim(-0.2, 1.5 * num_stages)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.axis("off")
-    ax.set_title("grey: meta stage (frozen, 1 block) · orange: target stage (trained, several blocks)", fontsize=9)
+    ax.set_title("grey: meta stage (frozen, 1 block) · orange: target stage (trained, several blocks)",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def plot_stage_gradients(grads: dict[str, list[float]], index: int):
-    """Bars per stage: gradient reaching its output, and gradient on its weights (hybrid `index`)."""
+    """Per stage of hybrid `index`: the gradient reaching its output, and the gradient on its weights."""
     k = len(grads["output_grad"])
-    fig, ax = plt.subplots(figsize=(6, 3))
-    xs = torch.arange(k).numpy()
-    ax.bar(xs - 0.2, grads["output_grad"], 0.4, label="gradient reaching the stage output")
-    ax.bar(xs + 0.2, grads["weight_grad"], 0.4, label="gradient on the stage weights")
-    ax.set_xticks(xs, [f"target {j}" if j == index else f"meta {j}" for j in range(k)])
-    ax.set_ylabel("norm")
-    ax.set_title(f"hybrid {index}: one backward pass", fontsize=10)
-    ax.legend(fontsize=8)
+    names = [f"target {j}" if j == index else f"meta {j}" for j in range(k)]
+    colors = [_TARGET_COLOR if j == index else _META_COLOR for j in range(k)]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    titles = {"output_grad": "gradient reaching the stage output",
+              "weight_grad": "gradient on the stage weights"}
+    for ax, (key, title) in zip(axes, titles.items()):
+        bars = ax.bar(names, grads[key], color=colors)
+        ax.bar_label(bars, labels=["0" if g == 0 else f"{g:.2g}" for g in grads[key]], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("norm")
+    fig.suptitle(f"hybrid {index}: one backward pass of the task loss", fontsize=10)
     fig.tight_layout()
     return fig
 
