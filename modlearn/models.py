@@ -194,3 +194,36 @@ def make_model(kind: str, input_shape: Sequence[int], num_classes: int = 10, **k
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of scalar parameters (optionally only those with `requires_grad`)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+# --------------------------------------------------------------------------- residual MLP (issue 4)
+
+class ResidualBlock(nn.Module):
+    """Pre-norm residual MLP block: `x + fc2(GELU(fc1(LN(x))))`. `(batch, width)` -> same shape."""
+
+    def __init__(self, width: int, expansion: float = 2.0) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.mlp = FeedForward(width, int(width * expansion))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(self.norm(x))
+
+
+class ResidualMLP(BlockModel):
+    """A deep MLP that stays trainable: `x: (batch, *input_shape)` -> `(batch, num_classes)`.
+
+    Block 0 embeds the flattened input (`Flatten -> Linear` to `width`), blocks 1..depth are
+    `ResidualBlock`s of that width, the head is `LayerNorm -> Linear`. Like `TinyViT`, it cuts into
+    stages along `blocks` (Deep Incubation, `tutorials/03_deep_incubation.ipynb`).
+    """
+
+    def __init__(self, input_shape: int | Sequence[int], width: int = 128, depth: int = 4,
+                 num_classes: int = 10, expansion: float = 2.0) -> None:
+        super().__init__()
+        in_features = input_shape if isinstance(input_shape, int) else math.prod(input_shape)
+        if width < 1 or depth < 1:
+            raise ValueError(f"width={width} and depth={depth} must both be >= 1")
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Flatten(), nn.Linear(in_features, width))])
+        self.blocks.extend(ResidualBlock(width, expansion) for _ in range(depth))
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, num_classes))

@@ -1,0 +1,559 @@
+"""Deep Incubation: train a large model as K stages, each inside a small frozen *meta model*.
+
+Ni, Wang, Yu, Jiang, Cao, Huang, "Deep Incubation: Training Large Models by Divide-and-Conquering"
+(ICCV 2023, arXiv 2212.04129; a.k.a. Model Assembling). Three phases, all on the one loop `train.fit`:
+
+1. **meta pretraining**: a small model with the target's K stage interfaces and one block per
+   stage, trained end to end (`DeepIncubation.pretrain_meta`);
+2. **incubation** of target stage i inside the *hybrid* model = meta stages everywhere except at
+   position i. Only stage i is optimized with the ordinary task loss at the output; the meta stages
+   are frozen, and the downstream ones still carry the gradient back to stage i (`incubate`). The K
+   incubations share nothing but the frozen meta model, so `incubate_all` runs them in worker
+   processes, or across ranks when launched with `torchrun`;
+3. **assembly** of the incubated stages into the target (`assemble`) and end-to-end fine-tuning
+   (`finetune`).
+
+Taught in `tutorials/03_deep_incubation.ipynb`. `python -m modlearn.incubation --demo --out FILE`
+runs a small incubation; under `python -m torch.distributed.run --nproc_per_node 2` rank r
+incubates stages r, r + world, ... (gloo on CPU, NCCL on GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import Dataset, load_dataset, num_batches
+from .models import BlockModel, ResidualMLP, TinyViT
+from .train import History, Hook, TrainConfig, evaluate, fit
+
+StageState = dict[str, torch.Tensor]
+MODEL_KINDS = ("resmlp", "vit")
+
+
+# --------------------------------------------------------------------------- configuration
+
+@dataclass
+class IncubationConfig:
+    """Settings of the three phases, after Ni et al. (ICCV 2023).
+
+    Paper defaults kept: K = 4 stages, AdamW with weight decay 0.05, base learning rate 5e-4,
+    gradient clipping 1.0 when fine-tuning, and meta : incubation : fine-tuning budgets in the
+    ratio 300 : 100 : 100 (epochs on ImageNet there, optimizer steps here, so that full and
+    low-data runs cost the same). `threads` is the torch thread count of every incubation, in
+    worker processes and in the sequential path alike (so both give bit-identical weights);
+    `workers` is the number of processes of `incubate_all(parallel=True)`.
+    """
+
+    stages: int = 4
+    meta_steps: int = 3000
+    incubation_steps: int = 1000
+    finetune_steps: int = 1000
+    batch_size: int = 128
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    finetune_grad_clip: float | None = 1.0
+    workers: int = 2
+    threads: int = 1
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        counts = {"stages": self.stages, "meta_steps": self.meta_steps, "workers": self.workers,
+                  "incubation_steps": self.incubation_steps, "finetune_steps": self.finetune_steps,
+                  "batch_size": self.batch_size, "threads": self.threads}
+        for name, value in counts.items():
+            if int(value) < 1:
+                raise ValueError(f"{name}={value} must be >= 1")
+
+    def train_config(self, steps: int, n_train: int, desc: str, seed: int,
+                     grad_clip: float | None = None) -> TrainConfig:
+        """A `TrainConfig` running exactly `steps` optimizer steps over `n_train` samples."""
+        epochs = math.ceil(steps / num_batches(n_train, self.batch_size))
+        return TrainConfig(epochs=epochs, max_steps=steps, batch_size=self.batch_size, lr=self.lr,
+                           optimizer="adamw", weight_decay=self.weight_decay, grad_clip=grad_clip,
+                           seed=seed, progress=self.progress, desc=desc)
+
+
+# --------------------------------------------------------------------------- stages
+
+class StagedModel(nn.Module):
+    """Stages applied in order, `x -> stages[K-1](... stages[0](x))`: hybrids are these."""
+
+    def __init__(self, stages: Iterable[nn.Module]) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+
+def split_stages(model: nn.Module, num_stages: int, name: str = "model") -> nn.ModuleList:
+    """The `num_stages` stages of `model`, sharing its modules (no copy).
+
+    A `BlockModel`'s body `blocks[1:]` is cut into equal groups; stage 0 also owns `blocks[0]` (the
+    input embedding) and the last stage owns the head. A `StagedModel` returns its own stages.
+    """
+    if isinstance(model, StagedModel):
+        if len(model.stages) != num_stages:
+            raise ValueError(f"{name} has {len(model.stages)} stages but {num_stages} are asked for: stage "
+                             f"{min(len(model.stages), num_stages)} has no counterpart")
+        return model.stages
+    if not isinstance(model, BlockModel):
+        raise ValueError(f"{name} is a {type(model).__name__}: pass a BlockModel (ResidualMLP, TinyViT) "
+                         "or a StagedModel")
+    body = len(model.blocks) - 1
+    if num_stages < 1 or body < num_stages or body % num_stages:
+        problem = f"stage {body} would be empty" if body < num_stages else "the stages would differ in depth"
+        raise ValueError(f"{name} has {body} blocks after its input embedding, which do not cut into "
+                         f"{num_stages} equal stages ({problem}): use a depth that is a multiple of "
+                         f"{num_stages}")
+    per_stage = body // num_stages
+    stages = []
+    for s in range(num_stages):
+        blocks = list(model.blocks[1 + s * per_stage: 1 + (s + 1) * per_stage])
+        if s == 0:
+            blocks.insert(0, model.blocks[0])
+        if s == num_stages - 1:
+            blocks.append(model.head)
+        stages.append(nn.Sequential(*blocks))
+    return nn.ModuleList(stages)
+
+
+@contextlib.contextmanager
+def _eval_mode(modules: Sequence[nn.Module]) -> Iterator[None]:
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
+def _on_cpu(module: nn.Module) -> nn.Module:
+    """`module` itself when it lives on the CPU, else a CPU copy."""
+    return module if all(p.device.type == "cpu" for p in module.parameters()) else copy.deepcopy(module).cpu()
+
+
+@torch.no_grad()
+def check_compatible(meta_stages: Sequence[nn.Module], target_stages: Sequence[nn.Module],
+                     input_shape: Sequence[int]) -> None:
+    """Raise a `ValueError` naming the first stage where the target cannot replace the meta model.
+
+    A probe input of `input_shape` runs through the meta stages; each target stage must accept the
+    meta stage's input and return the meta stage's output shape.
+    """
+    if len(meta_stages) != len(target_stages):
+        first = min(len(meta_stages), len(target_stages))
+        raise ValueError(f"the meta model has {len(meta_stages)} stages but the target has "
+                         f"{len(target_stages)}: stage {first} has no counterpart; cut both into the same K")
+    h = torch.zeros(2, *input_shape)
+    with _eval_mode([*meta_stages, *target_stages]):
+        for i, (meta, target) in enumerate(zip(meta_stages, target_stages)):
+            expected = _on_cpu(meta)(h)
+            try:
+                got = _on_cpu(target)(h)
+            except RuntimeError as err:
+                raise ValueError(f"stage {i}: the target stage cannot take the meta stage's input of shape "
+                                 f"{tuple(h.shape[1:])} ({err}); give meta and target the same widths") from err
+            if got.shape != expected.shape:
+                raise ValueError(f"stage {i}: the target stage outputs shape {tuple(got.shape[1:])} but the "
+                                 f"meta stage outputs {tuple(expected.shape[1:])}; give meta and target "
+                                 "the same widths")
+            h = expected
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of `module` whose parameters do not require gradients."""
+    return copy.deepcopy(module).requires_grad_(False)
+
+
+def build_hybrid(meta_stages: Sequence[nn.Module], target_stage: nn.Module, index: int) -> StagedModel:
+    """The hybrid of incubation `index`: frozen copies of the meta stages, `target_stage` (not copied,
+    trained in place) at position `index`."""
+    return StagedModel(target_stage if j == index else frozen_copy(meta) for j, meta in enumerate(meta_stages))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` torch threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def incubate_stage(meta_stages: Sequence[nn.Module], target_stage: nn.Module, index: int, data: Dataset,
+                   config: IncubationConfig, hooks: Iterable[Hook] = ()) -> History:
+    """Train `target_stage` in place inside the hybrid of position `index`; returns its `History`.
+
+    Only the target stage's parameters reach the optimizer; the loss is the ordinary task loss at
+    the hybrid's output. Runs with `config.threads` torch threads and seed `config.seed + index`.
+    """
+    hybrid = build_hybrid(meta_stages, target_stage, index)
+    train_config = config.train_config(config.incubation_steps, len(data.train), f"incubate stage {index}",
+                                       seed=config.seed + index)
+    with torch_threads(config.threads):
+        return fit(hybrid, data, train_config, hooks=hooks, params=target_stage.parameters())
+
+
+def _cpu_state(module: nn.Module) -> StageState:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _incubation_job(job: tuple) -> tuple[int, StageState, History]:
+    """Worker body (top level so that spawned processes can unpickle it): one incubation."""
+    meta_stages, target_stage, index, data, config = job
+    history = incubate_stage(meta_stages, target_stage, index, data, config)
+    return index, _cpu_state(target_stage), history
+
+
+def _incubate_in_processes(jobs: list[tuple], workers: int) -> list[tuple[int, StageState, History]]:
+    import torch.multiprocessing as mp
+
+    pool = mp.get_context("spawn").Pool(min(workers, len(jobs)))
+    try:
+        return pool.map(_incubation_job, jobs, chunksize=1)
+    finally:
+        pool.close()
+        pool.join()
+
+
+def distributed_world_size() -> int:
+    """The number of ranks when launched by `torchrun` (`WORLD_SIZE`), else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1")) if torch.distributed.is_available() else 1
+
+
+def _incubate_on_ranks(jobs: list[tuple]) -> list[tuple[int, StageState, History]]:
+    """Rank r runs jobs r, r + world, ...; every rank receives all results (gloo on CPU, NCCL on GPU)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % gpus)
+        # NCCL needs one GPU per rank; more ranks than GPUs (or none) talk through gloo
+        dist.init_process_group("nccl" if gpus >= distributed_world_size() else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    mine = [_incubation_job(job) for job in jobs[rank::world]]
+    gathered: list = [None] * world
+    dist.all_gather_object(gathered, mine)
+    return [result for part in gathered for result in part]
+
+
+# --------------------------------------------------------------------------- the method
+
+class DeepIncubation:
+    """Meta pretraining, incubation of each stage, assembly and fine-tuning for one (meta, target).
+
+    `meta` and `target` are `BlockModel`s (or `StagedModel`s) cut into `config.stages` stages with
+    the same interfaces (checked on a probe input of `input_shape`). `target` keeps its initial
+    weights: incubation trains copies of its stages, and `train_e2e` starts from the same weights.
+    """
+
+    def __init__(self, meta: nn.Module, target: nn.Module, input_shape: Sequence[int],
+                 config: IncubationConfig | None = None) -> None:
+        self.config = config or IncubationConfig()
+        self.meta, self.target = meta, target
+        self.meta_stages = split_stages(meta, self.config.stages, "the meta model")
+        self.target_stages = split_stages(target, self.config.stages, "the target")
+        check_compatible(self.meta_stages, self.target_stages, input_shape)
+        self.incubated: dict[int, StageState] = {}
+        self.histories: dict[int, History] = {}
+
+    @property
+    def num_stages(self) -> int:
+        return self.config.stages
+
+    def pretrain_meta(self, data: Dataset) -> History:
+        """Phase 1: train the meta model end to end for `config.meta_steps` steps."""
+        cfg = self.config.train_config(self.config.meta_steps, len(data.train), "meta model", self.config.seed)
+        return fit(self.meta, data, cfg)
+
+    def hybrid(self, index: int) -> StagedModel:
+        """The hybrid of incubation `index`, with a fresh copy of the initial target stage."""
+        self._check_index(index)
+        return build_hybrid(self.meta_stages, copy.deepcopy(self.target_stages[index]), index)
+
+    def incubate(self, index: int, data: Dataset, hooks: Iterable[Hook] = ()) -> History:
+        """Phase 2 for one stage: incubate a copy of initial target stage `index`; keep its weights."""
+        self._check_index(index)
+        stage = copy.deepcopy(self.target_stages[index])
+        history = incubate_stage(self.meta_stages, stage, index, data, self.config, hooks)
+        self._keep(index, _cpu_state(stage), history)
+        return history
+
+    def incubate_all(self, data: Dataset, parallel: bool = True) -> dict[int, History]:
+        """Phase 2 for every stage. `parallel`: across `torchrun` ranks when launched that way, else
+        in `config.workers` spawned processes; otherwise one after the other in this process."""
+        meta_stages = [copy.deepcopy(s).cpu() for s in self.meta_stages]
+        jobs = [(meta_stages, copy.deepcopy(stage).cpu(), i, data, self.config)
+                for i, stage in enumerate(self.target_stages)]
+        if not parallel:
+            results = [_incubation_job(job) for job in jobs]
+        elif distributed_world_size() > 1:
+            results = _incubate_on_ranks(jobs)
+        else:
+            results = _incubate_in_processes(jobs, self.config.workers)
+        for index, state, history in results:
+            self._keep(index, state, history)
+        return self.histories
+
+    def assemble(self) -> nn.Module:
+        """Phase 3a: a copy of the target whose stages are the incubated ones (on the CPU)."""
+        missing = [i for i in range(self.num_stages) if i not in self.incubated]
+        if missing:
+            raise ValueError(f"stage {missing[0]} has not been incubated yet: call incubate({missing[0]}) "
+                             "or incubate_all() first")
+        model = copy.deepcopy(self.target).cpu()
+        for i, stage in enumerate(split_stages(model, self.num_stages)):
+            stage.load_state_dict(self.incubated[i])
+        return model
+
+    def finetune(self, model: nn.Module, data: Dataset) -> History:
+        """Phase 3b: fine-tune the assembled `model` end to end for `config.finetune_steps` steps."""
+        cfg = self.config.train_config(self.config.finetune_steps, len(data.train), "fine-tune",
+                                       self.config.seed, grad_clip=self.config.finetune_grad_clip)
+        return fit(model, data, cfg)
+
+    def train_e2e(self, data: Dataset) -> tuple[nn.Module, History]:
+        """The baseline: the initial target trained end to end for `incubation_steps + finetune_steps`
+        steps, i.e. as many updates of every target block as incubation plus fine-tuning give it."""
+        model = copy.deepcopy(self.target)
+        steps = self.config.incubation_steps + self.config.finetune_steps
+        cfg = self.config.train_config(steps, len(data.train), "E2E", self.config.seed)
+        return model, fit(model, data, cfg)
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.num_stages:
+            raise ValueError(f"stage index {index} must lie in [0, {self.num_stages - 1}]")
+
+    def _keep(self, index: int, state: StageState, history: History) -> None:
+        self.incubated[index], self.histories[index] = state, history
+
+
+# --------------------------------------------------------------------------- models, pipeline, timing
+
+def make_pair(kind: str, input_shape: Sequence[int], num_classes: int = 10, width: int = 128,
+              blocks_per_stage: int = 3, stages: int = 4, seed: int = 0) -> tuple[BlockModel, BlockModel]:
+    """`(meta, target)`: the same architecture with 1 and `blocks_per_stage` blocks per stage.
+
+    `kind`: `"resmlp"` (`ResidualMLP` of `width`) or `"vit"` (`TinyViT` with `dim=width`).
+    """
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}: choose one of {MODEL_KINDS}")
+    if blocks_per_stage < 1:
+        raise ValueError(f"blocks_per_stage={blocks_per_stage} must be >= 1")
+
+    def build(depth: int) -> BlockModel:
+        if kind == "resmlp":
+            return ResidualMLP(input_shape, width=width, depth=depth, num_classes=num_classes)
+        c, h = input_shape[0], input_shape[1]
+        return TinyViT(image_size=h, in_channels=c, num_classes=num_classes, dim=width, depth=depth)
+
+    torch.manual_seed(seed)
+    meta = build(stages)
+    return meta, build(stages * blocks_per_stage)
+
+
+def low_data(data: Dataset, fraction: float, seed: int = 0) -> Dataset:
+    """The same dataset with a seeded `fraction` of its training split (validation and test kept)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction={fraction} must lie in (0, 1]")
+    return replace(data, train=data.train.subset(max(1, round(fraction * len(data.train))), seed))
+
+
+def incubation_vs_e2e(meta: nn.Module, target: nn.Module, data: Dataset, config: IncubationConfig,
+                      parallel: bool = True) -> dict[str, float]:
+    """All phases, then the E2E baseline at the same budget: test accuracies of each model."""
+    inc = DeepIncubation(meta, target, data.input_shape, config)
+    inc.pretrain_meta(data)
+    inc.incubate_all(data, parallel=parallel)
+    model = inc.assemble()
+    assembled = evaluate(model, data)["acc"]
+    inc.finetune(model, data)
+    e2e_model, _ = inc.train_e2e(data)
+    return {"meta": evaluate(inc.meta, data)["acc"], "assembled": assembled,
+            "fine-tuned": evaluate(model, data)["acc"], "E2E": evaluate(e2e_model, data)["acc"]}
+
+
+def same_weights(a: dict[int, StageState], b: dict[int, StageState]) -> bool:
+    """True when two sets of stage weights are bit-identical."""
+    return a.keys() == b.keys() and all(
+        a[i].keys() == b[i].keys() and all(torch.equal(a[i][k], b[i][k]) for k in a[i]) for i in a)
+
+
+def time_incubation(inc: DeepIncubation, data: Dataset) -> dict[str, float | bool]:
+    """Wall-clock of `incubate_all` sequential, then parallel (`config.workers` processes).
+
+    Both use `config.threads` threads per incubation; `identical` says whether they gave
+    bit-identical stage weights. The parallel run's weights and histories are kept.
+    """
+    start = time.perf_counter()
+    inc.incubate_all(data, parallel=False)
+    sequential, states = time.perf_counter() - start, dict(inc.incubated)
+    start = time.perf_counter()
+    inc.incubate_all(data, parallel=True)
+    parallel = time.perf_counter() - start
+    return {"sequential_s": sequential, "parallel_s": parallel, "speedup": sequential / parallel,
+            "identical": same_weights(states, inc.incubated)}
+
+
+# --------------------------------------------------------------------------- gradient flow
+
+def stage_gradients(hybrid: StagedModel, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, list[float]]:
+    """One backward pass of the cross-entropy through `hybrid`; per stage:
+
+    - `output_grad`: norm of the gradient reaching the stage's output (0 when none flows there),
+    - `weight_grad`: norm of the gradient on the stage's parameters (0 for frozen stages).
+    """
+    x, y = batch
+    device = next(hybrid.parameters()).device
+    hybrid.zero_grad(set_to_none=True)
+    outputs, h = [], x.to(device)
+    for stage in hybrid.stages:
+        h = stage(h)
+        if h.requires_grad:
+            h.retain_grad()
+        outputs.append(h)
+    F.cross_entropy(h.float(), y.to(device)).backward()
+    output_grad = [float(o.grad.norm()) if o.grad is not None else 0.0 for o in outputs]
+    weight_grad = [math.sqrt(sum(float(p.grad.norm()) ** 2 for p in s.parameters() if p.grad is not None))
+                   for s in hybrid.stages]
+    hybrid.zero_grad(set_to_none=True)
+    return {"output_grad": output_grad, "weight_grad": weight_grad}
+
+
+# --------------------------------------------------------------------------- pictures
+
+_META_COLOR, _TARGET_COLOR = "#b8c4d6", "#f2a65a"
+
+
+def plot_hybrids(num_stages: int = 4):
+    """The meta model, the K hybrids and the assembled target as rows of stage boxes."""
+    rows = [("meta model (pretrained)", [False] * num_stages)]
+    rows += [(f"hybrid {i}: incubate stage {i}", [j == i for j in range(num_stages)])
+             for i in range(num_stages)]
+    rows += [("assembled target", [True] * num_stages)]
+    fig, ax = plt.subplots(figsize=(2.0 + 1.6 * num_stages, 0.55 * len(rows) + 0.6))
+    for r, (label, is_target) in enumerate(rows):
+        y = len(rows) - 1 - r
+        ax.text(-0.15, y, label, ha="right", va="center", fontsize=9)
+        for j, target in enumerate(is_target):
+            width = 1.3 if target else 0.6
+            color = _TARGET_COLOR if target else _META_COLOR
+            ax.add_patch(plt.Rectangle((j * 1.5, y - 0.3), width, 0.6, color=color))
+            text = f"target {j}" if target else f"meta {j}"
+            ax.text(j * 1.5 + width / 2, y, text, ha="center", va="center", fontsize=8)
+    ax.set_xlim(-0.2, 1.5 * num_stages)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.axis("off")
+    ax.set_title("grey: meta stage (frozen, 1 block) · orange: target stage (trained, several blocks)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_stage_gradients(grads: dict[str, list[float]], index: int):
+    """Per stage of hybrid `index`: the gradient reaching its output, and the gradient on its weights."""
+    k = len(grads["output_grad"])
+    names = [f"target {j}" if j == index else f"meta {j}" for j in range(k)]
+    colors = [_TARGET_COLOR if j == index else _META_COLOR for j in range(k)]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    titles = {"output_grad": "gradient reaching the stage output",
+              "weight_grad": "gradient on the stage weights"}
+    for ax, (key, title) in zip(axes, titles.items()):
+        bars = ax.bar(names, grads[key], color=colors)
+        ax.bar_label(bars, labels=["0" if g == 0 else f"{g:.2g}" for g in grads[key]], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("norm")
+    fig.suptitle(f"hybrid {index}: one backward pass of the task loss", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_incubation(histories: dict[int, History], meta_acc: float | None = None):
+    """Validation accuracy of each hybrid during its incubation (one curve per stage)."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for i in sorted(histories):
+        rows = [r for r in histories[i].epochs if "val_acc" in r]
+        ax.plot([r["step"] for r in rows], [r["val_acc"] for r in rows], label=f"incubating stage {i}")
+    if meta_acc is not None:
+        ax.axhline(meta_acc, color="grey", ls="--", label="meta model")
+    ax.set_xlabel("incubation step")
+    ax.set_ylabel("hybrid val accuracy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_budget_curves(e2e: History, finetune: History, incubation_steps: int, assembled_acc: float):
+    """Validation accuracy against updates of every target block: E2E vs incubation + fine-tuning."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    e2e_rows = [r for r in e2e.epochs if "val_acc" in r]
+    ax.plot([r["step"] for r in e2e_rows], [r["val_acc"] for r in e2e_rows], label="E2E")
+    ft_rows = [r for r in finetune.epochs if "val_acc" in r]
+    ax.plot([incubation_steps] + [incubation_steps + r["step"] for r in ft_rows],
+            [assembled_acc] + [r["val_acc"] for r in ft_rows], "o-", ms=3, label="assembled, then fine-tuned")
+    ax.axvspan(0, incubation_steps, color=_TARGET_COLOR, alpha=0.15, label="incubation (each stage separately)")
+    ax.set_xlabel("updates of every target block")
+    ax.set_ylabel("val accuracy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- demo (torchrun)
+
+def demo_problem(steps: int = 30, seed: int = 0) -> tuple[DeepIncubation, Dataset]:
+    """A small incubation on the digits, meta model already pretrained (1 thread, deterministic)."""
+    data = load_dataset("digits", seed=seed, verbose=False)
+    meta, target = make_pair("resmlp", data.input_shape, data.num_classes, width=32, blocks_per_stage=2,
+                             seed=seed)
+    config = IncubationConfig(meta_steps=steps, incubation_steps=steps, finetune_steps=steps, lr=2e-3,
+                              seed=seed)
+    inc = DeepIncubation(meta, target, data.input_shape, config)
+    with torch_threads(config.threads):
+        inc.pretrain_meta(data)
+    return inc, data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Deep Incubation demo: incubate the 4 stages of a "
+                                     "residual MLP on the digits in parallel and save the assembled weights.")
+    parser.add_argument("--demo", action="store_true", help="run the demo (the only mode)")
+    parser.add_argument("--out", required=True, help="where rank 0 saves the assembled state dict")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sequential", action="store_true", help="incubate one stage after the other")
+    args = parser.parse_args(argv)
+    if not args.demo:
+        parser.error("pass --demo")
+    inc, data = demo_problem(args.steps, args.seed)
+    inc.incubate_all(data, parallel=not args.sequential)
+    if int(os.environ.get("RANK", "0")) == 0:
+        torch.save(inc.assemble().state_dict(), args.out)
+        print(f"saved the assembled model to {args.out} (world size {distributed_world_size()})")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
