@@ -85,8 +85,11 @@ def as_linear_net(model: nn.Module) -> LinearNet:
     device = weights[0].device
     in_perm, out_perm = _permutations(model, weights, device)
 
+    embedding = getattr(model, "embedding", None)
+
     def prepare(x: torch.Tensor) -> torch.Tensor:
-        h = x.to(device=device, dtype=torch.float64).flatten(1)
+        x = x.to(device)
+        h = (embedding(x).detach() if embedding is not None else x).flatten(1).double()
         if h.shape[1] != weights[0].shape[1]:
             raise ValueError(f"inputs have {h.shape[1]} features but the network expects "
                              f"{weights[0].shape[1]}")
@@ -176,7 +179,7 @@ class PatchingProblem:
         """`z = W h + b - ((1 - M) * W)(h - r)`: removed edges carry the reference `r`."""
         w, b = self.net.weights[layer], self.net.biases[layer]
         z = F.linear(h, w, b)
-        if refs is None:
+        if refs is None or bool(mask.all()):
             return z
         return z - (h - refs[layer]) @ ((1 - mask) * w).T
 
@@ -229,29 +232,33 @@ class PatchingProblem:
             z = self.masked_linear(above, self.net.activation(z), masks[above], self.refs)
         return self.metric(z)
 
-    def edge_effects(self, masks: list[torch.Tensor], layer: int) -> torch.Tensor:
-        """Metric with each edge of `layer` removed alone from circuit `masks`, shaped like `W_layer`.
-
-        Vectorized per layer (chunks of candidates); edges already removed get the current metric.
+    def edge_effects(self, masks: list[torch.Tensor], layer: int,
+                     rows: Sequence[int] | None = None) -> torch.Tensor:
+        """Metric with each edge of `layer` removed alone from circuit `masks`: `(len(rows), n_l)`
+        (all receivers when `rows` is None). Vectorized in chunks; removed edges get the current metric.
         """
         state = self.run(masks)
-        n_out, n_in = self.net.weights[layer].shape
-        receivers, senders = (idx.flatten() for idx in torch.meshgrid(
-            torch.arange(n_out, device=self.h0.device), torch.arange(n_in, device=self.h0.device),
-            indexing="ij"))
+        rows = torch.as_tensor(range(self.net.widths[layer + 1]) if rows is None else rows, device=self.h0.device)
+        n_in = self.net.widths[layer]
+        receivers = rows.repeat_interleave(n_in)
+        senders = torch.arange(n_in, device=self.h0.device).repeat(len(rows))
         chunk = self.chunk_size()
         values = torch.cat([self.remove_one(state, masks, layer, receivers[i:i + chunk], senders[i:i + chunk])
                             for i in range(0, len(senders), chunk)])
-        current = self.metric(state.out)
-        return torch.where(masks[layer].flatten() > 0, values, current).view(n_out, n_in)
+        kept = masks[layer][rows].flatten() > 0
+        return torch.where(kept, values, self.metric(state.out)).view(len(rows), n_in)
 
-    def edge_effects_loop(self, masks: list[torch.Tensor], layer: int) -> torch.Tensor:
+    def edge_effects_loop(self, masks: list[torch.Tensor], layer: int,
+                          rows: Sequence[int] | None = None) -> torch.Tensor:
         """The same as `edge_effects`, one full forward pass per edge (the reference to check against)."""
-        effects = torch.empty_like(self.net.weights[layer])
-        for i, j in torch.cartesian_prod(*(torch.arange(n) for n in effects.shape)).tolist():
-            trial = [m.clone() for m in masks]
-            trial[layer][i, j] = 0.0
-            effects[i, j] = self.metric(self.run(trial).out)
+        rows = list(range(self.net.widths[layer + 1])) if rows is None else list(rows)
+        effects = torch.empty(len(rows), self.net.widths[layer], dtype=torch.float64, device=self.h0.device)
+        trial = [m.clone() for m in masks]
+        for r, i in enumerate(rows):
+            for j in range(effects.shape[1]):
+                trial[layer][i, j] = 0.0
+                effects[r, j] = self.metric(self.run(trial).out)
+                trial[layer][i, j] = masks[layer][i, j]
         return effects
 
     def chunk_size(self) -> int:
