@@ -210,20 +210,24 @@ class PatchingProblem:
 
     # ---- removing one edge at a time
     def remove_one(self, state: _State, masks: list[torch.Tensor], layer: int, receivers: torch.Tensor,
-                   senders: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+                   senders: torch.Tensor) -> torch.Tensor:
         """Metric after removing edge `(receivers[c], senders[c])` of `layer` alone, for each `c`.
 
-        Vectorized: only the receiver's pre-activation changes, `z_i' = z_i - W_ij (h_j - r_j)`;
-        it is pushed through the layers above as a batch of `(c, batch, ...)` candidates.
-        `base: (batch,)` overrides the receiver's current `z_i` (one receiver only).
+        Vectorized: only the receiver's pre-activation changes, `z_i' = z_i - W_ij (h_j - r_j)`.
         """
-        w = self.net.weights[layer]
-        diff = state.h[layer] - self.refs[layer]                       # (B, n_l)
-        z_now = state.z[layer + 1][:, receivers].T if base is None else base.expand(len(senders), -1)
-        z_new = z_now - w[receivers, senders][:, None] * diff[:, senders].T  # (c, B)
+        diff = state.h[layer] - self.refs[layer]                                   # (B, n_l)
+        shift = self.net.weights[layer][receivers, senders][:, None] * diff[:, senders].T
+        return self.with_receiver(state, masks, layer, receivers, state.z[layer + 1][:, receivers].T - shift)
+
+    def with_receiver(self, state: _State, masks: list[torch.Tensor], layer: int, receivers: torch.Tensor,
+                      z_new: torch.Tensor) -> torch.Tensor:
+        """Metric when receiver `receivers[c]` of layer `layer + 1` gets pre-activation `z_new[c]: (B,)`.
+
+        The change is pushed through the layers above as a batch of `(c, B, ...)` candidates.
+        """
         if layer + 1 == len(self.net.weights):
-            out = state.out.expand(len(senders), -1, -1).clone()
-            out[torch.arange(len(senders)), :, receivers] = z_new
+            out = state.out.expand(len(receivers), -1, -1).clone()
+            out[torch.arange(len(receivers)), :, receivers] = z_new
             return self.metric(out)
         delta = self.net.activation(z_new) - state.h[layer + 1][:, receivers].T      # (c, B)
         kept_out = (masks[layer + 1] * self.net.weights[layer + 1])[:, receivers].T   # (c, n_{l+2})
@@ -387,7 +391,13 @@ def acdc(problem: PatchingProblem, tau: float = 0.01, vectorized: bool = True) -
 
 def _prune_receiver(problem: PatchingProblem, masks: list[torch.Tensor], layer: int, receiver: int,
                     current: float, tau: float) -> float:
-    """ACDC's inner loop over the incoming edges of one neuron, vectorized; returns the new metric."""
+    """ACDC's inner loop over the incoming edges of one neuron, vectorized; returns the new metric.
+
+    Each batched pass tests the next edges twice: one at a time (`z_i - W_ij d_j`) and as growing
+    prefixes removed together (`z_i - sum_{k <= j} W_ik d_k`). If the next edge stays, the single
+    tests settle the run of kept edges up to the next removal; if it goes, the prefix tests settle
+    the run of removed edges up to the next kept one. Either way the greedy decisions are exact.
+    """
     state = problem.run(masks)
     w = problem.net.weights[layer][receiver]
     diff = state.h[layer] - problem.refs[layer]
@@ -395,22 +405,33 @@ def _prune_receiver(problem: PatchingProblem, masks: list[torch.Tensor], layer: 
     masks[layer][receiver, no_effect] = 0.0
     senders = (masks[layer][receiver] > 0).nonzero().flatten()
     z_receiver = state.z[layer + 1][:, receiver].clone()
-    position, chunk = 0, 8
+    position, chunk = 0, 16
     while position < len(senders):
-        batch = senders[position:position + min(chunk, problem.chunk_size())]
-        values = problem.remove_one(state, masks, layer, torch.full_like(batch, receiver), batch,
-                                    base=z_receiver)
-        removable = (values - current <= tau + ROUND_OFF).nonzero().flatten()
-        if len(removable) == 0:
-            position, chunk = position + len(batch), chunk * 2
-            continue
-        hit = int(removable[0])
-        sender = int(batch[hit])
-        masks[layer][receiver, sender] = 0.0
-        z_receiver -= w[sender] * diff[:, sender]
-        current = float(values[hit])
-        position, chunk = position + hit + 1, max(1, hit + 1)
+        batch = senders[position:position + min(chunk, problem.chunk_size() // 2)]
+        shift = w[batch][:, None] * diff[:, batch].T                                # (c, B)
+        prefixes = z_receiver - shift.cumsum(0)
+        values = problem.with_receiver(state, masks, layer, torch.full((2 * len(batch),), receiver),
+                                       torch.cat([z_receiver - shift, prefixes]))
+        single, prefix = values[:len(batch)], values[len(batch):]
+        if single[0] - current <= tau + ROUND_OFF:          # a run of removals
+            steps = prefix - torch.cat([prefix.new_tensor([current]), prefix[:-1]])
+            run = max(1, _leading(steps <= tau + ROUND_OFF))   # edge 0: same test as single[0]
+            masks[layer][receiver, batch[:run]] = 0.0
+            z_receiver, current = prefixes[run - 1].clone(), float(prefix[run - 1])
+        else:                                               # a run of kept edges, then maybe a removal
+            run = _leading(single - current > tau + ROUND_OFF)
+            if run < len(batch):
+                masks[layer][receiver, batch[run]] = 0.0
+                z_receiver, current = z_receiver - shift[run], float(single[run])
+        resolved = min(run + 1, len(batch))
+        position += resolved
+        chunk = chunk * 2 if resolved == len(batch) else max(8, 2 * resolved)
     return current
+
+
+def _leading(flags: torch.Tensor) -> int:
+    """How many `True` values `flags` starts with."""
+    return int(flags.long().cumprod(0).sum())
 
 
 def _prune_receiver_loop(problem: PatchingProblem, masks: list[torch.Tensor], layer: int, receiver: int,
@@ -469,20 +490,26 @@ def _readout(problem: PatchingProblem, out: torch.Tensor) -> torch.Tensor:
 
 def ranked_circuit(problem: PatchingProblem, scores: list[torch.Tensor], edges: int, method: str,
                    seconds: float = 0.0) -> Circuit:
-    """Keep the `edges` best-scored edges that can reach the targets; drop what then dangles."""
+    """The best-scored edges that reach the targets, `edges` of them once dangling edges are dropped
+    (the fewest top-k edges giving at least that many; fewer if the targets have fewer edges)."""
     scores = [s.clone() for s in scores]
     scores[-1][~problem.targets] = -1.0
     flat = torch.cat([s.flatten() for s in scores])
     if not 0 <= edges <= len(flat):
         raise ValueError(f"edges={edges} must lie in [0, {len(flat)}]")
-    keep = torch.zeros_like(flat)
-    keep[torch.topk(flat, edges).indices] = 1.0
-    keep[flat < 0] = 0.0
-    masks, offset = [], 0
-    for s in scores:
-        masks.append(keep[offset:offset + s.numel()].view_as(s))
-        offset += s.numel()
-    masks = prune_dangling(masks, problem.targets)
+    order = torch.argsort(flat, descending=True)[:int((flat >= 0).sum())]
+
+    def top(k: int) -> list[torch.Tensor]:
+        keep = torch.zeros_like(flat)
+        keep[order[:k]] = 1.0
+        parts = keep.split([s.numel() for s in scores])
+        return prune_dangling([part.view_as(s) for part, s in zip(parts, scores)], problem.targets)
+
+    low, high = 0, len(order)
+    while low < high:                      # smallest k whose pruned circuit has >= `edges` edges
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if sum(int(m.sum()) for m in top(mid)) < edges else (low, mid)
+    masks = top(low)
     metric = float(problem.metric(problem.run(masks).out))
     return Circuit(_bool_masks(masks), metric, method, seconds, None, problem.output)
 
@@ -584,5 +611,73 @@ def plot_pareto(curves: dict[str, Sequence[Circuit]], ax=None, title: str | None
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- experiments (notebook 07)
+
+def paired_corruption(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A corrupted batch for `x`: each input paired with another input of the same batch."""
+    if len(x) < 2:
+        raise ValueError("a corrupted batch needs at least two inputs to pair")
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    perm = torch.where(perm == torch.arange(len(x)), (perm + 1) % len(x), perm)
+    return x[perm.to(x.device)]
+
+
+def class_batches(x: torch.Tensor, y: torch.Tensor, label: int, n: int = 64,
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` clean inputs of class `label` and `n` corrupted inputs drawn from the other classes."""
+    gen = torch.Generator().manual_seed(seed)
+    mine, others = (y == label).nonzero().flatten().cpu(), (y != label).nonzero().flatten().cpu()
+    if len(mine) == 0 or len(others) == 0:
+        raise ValueError(f"class {label} needs examples of itself and of other classes in y")
+    n = min(n, len(mine))
+    pick = mine[torch.randperm(len(mine), generator=gen)[:n]]
+    return x[pick], x[others[torch.randint(len(others), (n,), generator=gen)]]
+
+
+def discover_outputs(models: dict[str, nn.Module], batches: dict[int, tuple[torch.Tensor, torch.Tensor]],
+                     tau: float, metric: str = "mse", ablation: str = "patch") -> dict[tuple[str, int], Circuit]:
+    """ACDC for every network and every output: `batches[output] = (clean, corrupt)`."""
+    return {(name, output): acdc(PatchingProblem(model, clean, corrupt, output, metric, ablation), tau)
+            for name, model in models.items() for output, (clean, corrupt) in batches.items()}
+
+
+def summarize(found: dict[tuple[str, int], Circuit]) -> dict[str, dict[str, float]]:
+    """Per network: total edges, mean faithfulness, total discovery time, shared hidden neurons
+    (summed over pairs of outputs; 0 means the output circuits are disjoint)."""
+    table: dict[str, dict[str, float]] = {}
+    for name in dict.fromkeys(n for n, _ in found):
+        mine = [c for (n, _), c in found.items() if n == name]
+        shared = sum(shared_hidden_neurons(a, b) for k, a in enumerate(mine) for b in mine[k + 1:])
+        table[name] = {"edges": sum(c.edges for c in mine), "faithfulness": sum(c.faithfulness for c in mine) / len(mine),
+                       "seconds": sum(c.seconds for c in mine), "shared_neurons": shared}
+    return table
+
+
+def format_summary(table: dict[str, dict[str, float]]) -> str:
+    """`summarize`'s table as text, one network per row."""
+    lines = [f"{'network':<18} {'edges':>7} {'faithfulness':>13} {'seconds':>8} {'shared neurons':>15}"]
+    lines += [f"{name:<18} {row['edges']:>7d} {row['faithfulness']:>13.3f} {row['seconds']:>8.2f} "
+              f"{row['shared_neurons']:>15d}" for name, row in table.items()]
+    return "\n".join(lines)
+
+
+def draw_circuits(models: dict[str, nn.Module], found: dict[tuple[str, int], Circuit],
+                  output_names: Sequence[str] | None = None, size: float = 3.0):
+    """A grid of circuits: one row per network, one column per output."""
+    import matplotlib.pyplot as plt
+
+    outputs = list(dict.fromkeys(o for _, o in found))
+    fig, axes = plt.subplots(len(models), len(outputs), figsize=(size * len(outputs), size * 0.9 * len(models)),
+                             squeeze=False)
+    for row, name in enumerate(models):
+        for col, output in enumerate(outputs):
+            circuit = found[(name, output)]
+            label = output_names[output] if output_names else f"output {output}"
+            draw_circuit(models[name], circuit, ax=axes[row, col],
+                         title=f"{name}, {label}: {circuit.edges} edges, F={circuit.faithfulness:.2f}")
     fig.tight_layout()
     return fig

@@ -35,3 +35,32 @@ def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: tor
     pages = max(1, -(-len(images) // per_page) - 1)
     return widgets.interactive(show, page=widgets.IntSlider(0, 0, pages, description="page"),
                                mistakes_only=widgets.Checkbox(False, description=f"only the {len(wrong)} mistakes"))
+
+
+# --------------------------------------------------------------------------- circuit discovery (notebook 07)
+
+def circuit_explorer(models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03, 0.1), metric: str = "mse",
+                     output_names=None):
+    """Pick a network, an output (or class) and ACDC's threshold tau: the circuit is found and
+    drawn on the network's geometry. `batches[output] = (clean, corrupt)`; results are cached.
+    """
+    import ipywidgets as widgets
+
+    from . import circuits
+
+    cache: dict = {}
+
+    def show(network: str, output: int, tau: float) -> None:
+        key = (network, output, tau)
+        if key not in cache:
+            clean, corrupt = batches[output]
+            cache[key] = circuits.acdc(circuits.PatchingProblem(models[network], clean, corrupt, output, metric), tau)
+        circuits.draw_circuit(models[network], cache[key])
+        plt.show()
+        print(cache[key])
+
+    outputs = [(output_names[o] if output_names else str(o), o) for o in batches]
+    return widgets.interactive(show, network=widgets.Dropdown(options=list(models), description="network"),
+                               output=widgets.Dropdown(options=outputs, description="output"),
+                               tau=widgets.SelectionSlider(options=list(taus), value=taus[len(taus) // 2],
+                                                           description="tau"))
