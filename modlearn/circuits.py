@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -317,7 +317,6 @@ class Circuit:
     seconds: float = 0.0
     tau: float | None = None
     output: int | None = None
-    info: dict = field(default_factory=dict)
 
     @property
     def edges(self) -> int:
