@@ -529,3 +529,119 @@ def train_bimt(model: BioMLP, data: Dataset, mode: str = "bimt", config: BIMTCon
                                desc=f"BIMT {mode}")
     return fit(model, data if per_epoch > 1 else data.train, train_config, objective,
                hooks=[*bimt_hooks(objective, mode, config), *hooks])
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _abs_weights(model: BioMLP) -> list[torch.Tensor]:
+    return [linear.weight.detach().abs().float().cpu() for linear in model.linears]
+
+
+def wire_length(model: BioMLP) -> float:
+    """|W|-weighted mean wire length `sum |W_ij| d_ij / sum |W_ij|` over every linear."""
+    weights = _abs_weights(_check_model(model))
+    total = sum(float((w * model.distance(l).float().cpu()).sum()) for l, w in enumerate(weights))
+    return total / max(sum(float(w.sum()) for w in weights), 1e-12)
+
+
+def strong_edges(model: BioMLP, threshold: float = 0.05) -> list[torch.Tensor]:
+    """Per linear, the bool mask of wires with |w| > `threshold` x that layer's largest |w|."""
+    return [w > threshold * w.max() for w in _abs_weights(_check_model(model))]
+
+
+def sparsity(model: BioMLP, threshold: float = 0.01) -> float:
+    """Fraction of weights below `threshold` x their layer's largest |w| (0 = dense, 1 = empty)."""
+    masks = strong_edges(model, threshold)
+    return 1.0 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+
+def weight_graph(model: BioMLP, threshold: float = 0.01):
+    """The |W| graph (networkx): nodes `(layer, neuron)`, edges weighted by |w| above `threshold`."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    for l, width in enumerate(model.widths):
+        graph.add_nodes_from((l, k) for k in range(width))
+    for l, (w, mask) in enumerate(zip(_abs_weights(model), strong_edges(model, threshold))):
+        rows, cols = mask.nonzero(as_tuple=True)
+        graph.add_weighted_edges_from(((l, int(c)), (l + 1, int(r)), float(w[r, c]))
+                                      for r, c in zip(rows, cols))
+    return graph
+
+
+def newman_modularity(model: BioMLP, threshold: float = 0.01) -> float:
+    """Newman modularity Q of the |W| graph split by greedy modularity maximisation (networkx)."""
+    from networkx.algorithms import community
+
+    graph = weight_graph(model, threshold)
+    graph.remove_nodes_from([n for n, degree in dict(graph.degree()).items() if degree == 0])
+    if graph.number_of_edges() == 0:
+        return 0.0
+    parts = community.greedy_modularity_communities(graph, weight="weight")
+    return float(community.modularity(graph, parts, weight="weight"))
+
+
+def output_subgraphs(model: BioMLP, groups: Sequence[Sequence[int]] | None = None,
+                     threshold: float = 0.05) -> list[list[torch.Tensor]]:
+    """For each group of outputs (original indices; default each output alone), the bool masks of
+    the neurons of every layer that reach the group through strong wires (see `strong_edges`).
+    """
+    masks = strong_edges(model, threshold)
+    groups = [[o] for o in range(model.widths[-1])] if groups is None else groups
+    position = torch.argsort(model.out_perm.cpu())  # position of each original output
+    result = []
+    for group in groups:
+        active = torch.zeros(model.widths[-1], dtype=torch.bool)
+        active[position[list(group)]] = True
+        layers = [active]
+        for mask in reversed(masks):
+            active = mask[active].any(dim=0)
+            layers.insert(0, active)
+        result.append(layers)
+    return result
+
+
+def shared_hidden_neurons(model: BioMLP, groups: Sequence[Sequence[int]] | None = None,
+                          threshold: float = 0.05) -> int:
+    """Hidden neurons used by more than one output group's sub-graph (0 = disconnected tasks)."""
+    subgraphs = output_subgraphs(model, groups, threshold)
+    hidden = range(1, model.num_layers - 1)
+    return sum(int((torch.stack([sub[l] for sub in subgraphs]).sum(0) > 1).sum()) for l in hidden)
+
+
+def bimt_metrics(model: BioMLP, data: Dataset, groups: Sequence[Sequence[int]] | None = None) -> dict[str, float]:
+    """Test loss (and accuracy), wire length, Newman modularity, shared hidden neurons, sparsity."""
+    scores = evaluate(model, data, task_objective(data))
+    name = "test_mse" if data.train.y.is_floating_point() else "test_loss"
+    result = {name: scores.pop("loss"), **{f"test_{k}": v for k, v in scores.items()}}
+    result.update(wire_length=wire_length(model), modularity=newman_modularity(model),
+                  shared_hidden=shared_hidden_neurons(model, groups), sparsity=sparsity(model))
+    return result
+
+
+def format_metrics(rows: dict[str, dict[str, float]]) -> str:
+    """A text table: one row per run (e.g. ablation mode), one column per metric."""
+    columns = list(next(iter(rows.values())))
+    width = max(len(name) for name in rows) + 2
+    lines = [" " * width + "".join(f"{c:>14}" for c in columns)]
+    for name, values in rows.items():
+        lines.append(f"{name:<{width}}" + "".join(f"{values[c]:>14.4g}" for c in columns))
+    return "\n".join(lines)
+
+
+def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config: BIMTConfig | None = None,
+                 groups: Sequence[Sequence[int]] | None = None,
+                 hooks: dict[str, Sequence[Hook]] | None = None) -> dict[str, tuple[BioMLP, dict[str, float]]]:
+    """Train a fresh `make_model()` with each mode (same seed and steps): `{mode: (model, metrics)}`.
+
+    `hooks[mode]` are extra hooks for that mode's run (e.g. `Snapshots` for a training movie).
+    """
+    config = config or BIMTConfig()
+    results = {}
+    for mode in modes:
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        model = make_model()
+        train_bimt(model, data, mode, config, hooks=(hooks or {}).get(mode, ()))
+        results[mode] = (model, bimt_metrics(model, data, groups))
+    return results

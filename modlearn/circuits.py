@@ -542,7 +542,7 @@ def edges_at_faithfulness(circuits: Sequence[Circuit], level: float) -> int | No
     return min(sizes) if sizes else None
 
 
-def shared_hidden_neurons(a: Circuit, b: Circuit) -> int:
+def circuit_overlap(a: Circuit, b: Circuit) -> int:
     """How many hidden neurons both circuits use (0: the circuits are disjoint inside the network)."""
     return int(sum(int((x & y).sum()) for x, y in zip(a.nodes()[1:-1], b.nodes()[1:-1])))
 
@@ -650,7 +650,7 @@ def summarize(found: dict[tuple[str, int], Circuit]) -> dict[str, dict[str, floa
     table: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(n for n, _ in found):
         mine = [c for (n, _), c in found.items() if n == name]
-        shared = sum(shared_hidden_neurons(a, b) for k, a in enumerate(mine) for b in mine[k + 1:])
+        shared = sum(circuit_overlap(a, b) for k, a in enumerate(mine) for b in mine[k + 1:])
         table[name] = {"edges": sum(c.edges for c in mine), "faithfulness": sum(c.faithfulness for c in mine) / len(mine),
                        "seconds": sum(c.seconds for c in mine), "shared_neurons": shared}
     return table

@@ -37,6 +37,26 @@ def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: tor
                                mistakes_only=widgets.Checkbox(False, description=f"only the {len(wrong)} mistakes"))
 
 
+# --------------------------------------------------------------------------- BIMT training movie (notebook 06)
+
+def network_movie(snapshots, **draw_kwargs):
+    """A slider through a training movie (`bimt.Snapshots`): the network drawn at each snapshot.
+
+    `draw_kwargs` go to `viz.draw_network` (e.g. `input_names`, `output_names`).
+    """
+    import ipywidgets as widgets
+
+    if len(snapshots) == 0:
+        raise ValueError("the Snapshots hook holds no snapshot: pass it to train_bimt(..., hooks=[...]) first")
+
+    def show(index: int = len(snapshots) - 1) -> None:
+        viz.draw_network(snapshots.model_at(index), title=f"step {snapshots.steps[index]}", **draw_kwargs)
+        plt.show()
+
+    slider = widgets.IntSlider(len(snapshots) - 1, 0, len(snapshots) - 1, description="snapshot")
+    return widgets.interactive(show, index=slider)
+
+
 # --------------------------------------------------------------------------- circuit discovery (notebook 07)
 
 def circuit_explorer(models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03, 0.1), metric: str = "mse",
