@@ -63,6 +63,15 @@ def test_acdc_removes_exactly_the_irrelevant_subnetwork():
         assert circuit.faithfulness == pytest.approx(1.0, abs=1e-12)
 
 
+def test_circuit_overlap_counts_the_shared_hidden_neurons():
+    model, _ = _two_branch_network()
+    clean, corrupt = _batches()
+    found = C.discover_outputs({"net": model}, {0: (clean, corrupt), 1: (clean, corrupt)}, tau=0.0)
+    # output 1 reads hidden neuron 0 of layer 2 (weight 0.5), which is output 0's, fed by neurons 0-1 of layer 1
+    assert C.circuit_overlap(found[("net", 0)], found[("net", 1)]) == 3
+    assert C.summarize(found)["net"]["shared_neurons"] == 3
+
+
 def test_full_circuit_reproduces_the_model_exactly():
     model = _random_network()
     clean, corrupt = _batches(features=6)
