@@ -129,3 +129,96 @@ def bar_table(values: dict[str, float], ylabel: str, title: str | None = None):
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- BIMT networks (notebook 06)
+
+def _edge_segments(model, edge_mask, threshold: float):
+    """Segments, |w| (relative to each layer's max), sign and kept-flag of every drawn wire."""
+    segments, strength, positive, kept = [], [], [], []
+    for l, linear in enumerate(model.linears):
+        w = linear.weight.detach().float().cpu()
+        rel = w.abs() / w.abs().max().clamp_min(1e-12)
+        rows, cols = (rel > threshold).nonzero(as_tuple=True)
+        start, end = model.coords(l)[cols], model.coords(l + 1)[rows]
+        segments.append(torch.stack([start, end], dim=1).numpy())
+        strength.append(rel[rows, cols].numpy())
+        positive.append((w[rows, cols] > 0).numpy())
+        mask = edge_mask[l].cpu() if edge_mask is not None else torch.ones_like(w, dtype=torch.bool)
+        if mask.shape != w.shape:
+            raise ValueError(f"edge_mask[{l}] has shape {tuple(mask.shape)}, expected {tuple(w.shape)}")
+        kept.append(mask[rows, cols].numpy())
+    return [np.concatenate(parts) for parts in (segments, strength, positive, kept)]
+
+
+def draw_network(model, ax=None, edge_mask: Sequence[torch.Tensor] | None = None, title: str | None = None,
+                 threshold: float = 0.01, input_names: Sequence[str] | None = None,
+                 output_names: Sequence[str] | None = None, linewidth: float = 2.5):
+    """A `BioMLP` drawn in its geometry: one `LineCollection` of wires (width and opacity ~ |w|,
+    blue positive, red negative), neurons as dots, inputs/outputs labelled in their current places.
+
+    `edge_mask[l]` (bool, shaped like `linears[l].weight`) keeps the wires to show; the others are
+    faded grey. Wires below `threshold` x the layer's largest |w| are skipped. Returns the figure.
+    """
+    from matplotlib.collections import LineCollection
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3.4))
+    if edge_mask is not None and len(edge_mask) != len(model.linears):
+        raise ValueError(f"edge_mask has {len(edge_mask)} entries, the model has {len(model.linears)} linears")
+    segments, strength, positive, kept = _edge_segments(model, edge_mask, threshold)
+    colors = np.zeros((len(segments), 4))
+    colors[:, :3] = np.where(positive[:, None], (0.12, 0.35, 0.75), (0.85, 0.15, 0.15))
+    colors[:, 3] = 0.15 + 0.85 * strength
+    colors[~kept] = (0.6, 0.6, 0.6, 0.08)
+    order = np.argsort(kept.astype(float) + strength)  # strong, kept wires on top
+    ax.add_collection(LineCollection(segments[order], linewidths=(linewidth * strength)[order] + 0.1,
+                                     colors=colors[order]))
+    small = max(model.widths) <= 64
+    for l in range(len(model.widths)):
+        xy = model.coords(l).numpy()
+        ax.scatter(xy[:, 0], xy[:, 1], s=12 if small else 2, color="black", zorder=3)
+    for names, layer, perm, offset in ((input_names, 0, model.in_perm, -0.5),
+                                       (output_names, len(model.widths) - 1, model.out_perm, 0.5)):
+        for position, original in enumerate((perm.tolist() if names is not None else [])):
+            x, y = model.coords(layer)[position].tolist()
+            ax.annotate(names[original], (x, y), xytext=(0, 12 * np.sign(offset)), textcoords="offset points",
+                        ha="center", va="center", fontsize=8)
+    ax.autoscale()
+    ax.margins(0.08)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax.figure
+
+
+def draw_networks(models: dict, ncols: int = 5, size: float = 3.0, **kwargs):
+    """Several networks side by side (e.g. the BIMT ablation grid); titles are the dict keys."""
+    nrows = -(-len(models) // ncols)
+    fig, axes = plt.subplots(nrows, min(ncols, len(models)), figsize=(size * min(ncols, len(models)),
+                                                                      size * 0.9 * nrows), squeeze=False)
+    for ax in axes.flat[len(models):]:
+        ax.axis("off")
+    for ax, (name, model) in zip(axes.flat, models.items()):
+        draw_network(model, ax=ax, title=name, **kwargs)
+    fig.tight_layout()
+    return fig
+
+
+def network_animation(snapshots, interval: int = 300, **kwargs):
+    """A matplotlib animation of a training movie (`bimt.Snapshots`), one frame per snapshot.
+
+    `HTML(anim.to_jshtml())` shows it in static viewers too.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    fig, ax = plt.subplots(figsize=(4, 3.4))
+
+    def frame(index: int):
+        ax.clear()
+        draw_network(snapshots.model_at(index), ax=ax, title=f"step {snapshots.steps[index]}", **kwargs)
+        return []
+
+    anim = FuncAnimation(fig, frame, frames=len(snapshots), interval=interval, blit=False)
+    plt.close(fig)
+    return anim

@@ -53,3 +53,52 @@ def modules_explorer(sweep: dict):
 
     return widgets.interactive(show, K=widgets.SelectionSlider(options=counts, value=counts[-1],
                                                                description="modules K"))
+
+
+# --------------------------------------------------------------------------- BIMT training movie (notebook 06)
+
+def network_movie(snapshots, **draw_kwargs):
+    """A slider through a training movie (`bimt.Snapshots`): the network drawn at each snapshot.
+
+    `draw_kwargs` go to `viz.draw_network` (e.g. `input_names`, `output_names`).
+    """
+    import ipywidgets as widgets
+
+    if len(snapshots) == 0:
+        raise ValueError("the Snapshots hook holds no snapshot: pass it to train_bimt(..., hooks=[...]) first")
+
+    def show(index: int = len(snapshots) - 1) -> None:
+        viz.draw_network(snapshots.model_at(index), title=f"step {snapshots.steps[index]}", **draw_kwargs)
+        plt.show()
+
+    slider = widgets.IntSlider(len(snapshots) - 1, 0, len(snapshots) - 1, description="snapshot")
+    return widgets.interactive(show, index=slider)
+
+
+# --------------------------------------------------------------------------- circuit discovery (notebook 07)
+
+def circuit_explorer(models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03, 0.1), metric: str = "mse",
+                     output_names=None):
+    """Pick a network, an output (or class) and ACDC's threshold tau: the circuit is found and
+    drawn on the network's geometry. `batches[output] = (clean, corrupt)`; results are cached.
+    """
+    import ipywidgets as widgets
+
+    from . import circuits
+
+    cache: dict = {}
+
+    def show(network: str, output: int, tau: float) -> None:
+        key = (network, output, tau)
+        if key not in cache:
+            clean, corrupt = batches[output]
+            cache[key] = circuits.acdc(circuits.PatchingProblem(models[network], clean, corrupt, output, metric), tau)
+        circuits.draw_circuit(models[network], cache[key])
+        plt.show()
+        print(cache[key])
+
+    outputs = [(output_names[o] if output_names else str(o), o) for o in batches]
+    return widgets.interactive(show, network=widgets.Dropdown(options=list(models), description="network"),
+                               output=widgets.Dropdown(options=outputs, description="output"),
+                               tau=widgets.SelectionSlider(options=list(taus), value=taus[len(taus) // 2],
+                                                           description="tau"))

@@ -1,0 +1,193 @@
+"""BIMT: function-preserving swaps, closed-form swap gains, lambda schedule, metrics, bad input."""
+import matplotlib
+import pytest
+import torch
+
+from modlearn import bimt, viz, widgets
+from modlearn.data import symbolic_task, two_moons
+
+GEOMETRIES = [
+    ("1d", [4, 20, 20, 2], {}),
+    ("2d", [16, 9, 9, 5], {}),
+    ("1d-folded", [8, 10, 6, 4], {"in_fold": 2, "out_fold": 2}),
+    ("2d-mnist-like", [64, 25, 25, 10], {}),
+]
+
+
+def _model(name, widths, kwargs, seed=0):
+    torch.manual_seed(seed)
+    return bimt.BioMLP(widths, name.split("-")[0], **kwargs).double()
+
+
+@pytest.mark.parametrize("name,widths,kwargs", GEOMETRIES, ids=[g[0] for g in GEOMETRIES])
+def test_swaps_leave_the_function_unchanged(name, widths, kwargs):
+    model = _model(name, widths, kwargs)
+    x = torch.randn(32, widths[0], dtype=torch.float64)
+    before = model(x)
+    for layer in range(model.num_layers):  # one swap in every layer, inputs and outputs included
+        bimt.swap_sites(model, layer, 0, model.num_sites(layer) - 1)
+    assert torch.allclose(model(x), before, atol=1e-6)
+    assert not torch.equal(model.in_perm, torch.arange(widths[0]))
+    swaps = bimt.swap_round(model, top_k=4)
+    assert swaps, "a random network should always have some wire to shorten"
+    assert torch.allclose(model(x), before, atol=1e-6)
+
+
+def test_swaps_with_token_embeddings_keep_the_function():
+    torch.manual_seed(1)
+    model = bimt.BioMLP([16, 12, 7], in_fold=2, num_tokens=7).double()
+    tokens = torch.randint(0, 7, (20, 2))
+    before = model(tokens)
+    assert bimt.swap_round(model, top_k=6)
+    assert torch.allclose(model(tokens), before, atol=1e-6)
+
+
+def test_swaps_move_the_optimizer_state_with_the_weights():
+    model = _model("1d", [4, 6, 2], {})
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(5, 4, dtype=torch.float64)).pow(2).sum().backward()
+    optimizer.step()
+    state = optimizer.state[model.linears[0].weight]["exp_avg"].clone()
+    bimt.swap_sites(model, 1, 0, 3, optimizer)
+    moved = optimizer.state[model.linears[0].weight]["exp_avg"]
+    assert torch.equal(moved[0], state[3]) and torch.equal(moved[3], state[0])
+
+
+@pytest.mark.parametrize("reduction,penalize_last", [("sum", True), ("mean", False)])
+@pytest.mark.parametrize("name,widths,kwargs", GEOMETRIES, ids=[g[0] for g in GEOMETRIES])
+def test_closed_form_gain_equals_brute_force(name, widths, kwargs, reduction, penalize_last):
+    model = _model(name, widths, kwargs, seed=3)
+    gen = torch.Generator().manual_seed(0)
+    scales = bimt.layer_scales(model, reduction, penalize_last)
+    for layer in range(model.num_layers):
+        gains = bimt.swap_gains(model, layer, weight_factor=2.0, scales=scales)
+        for i in torch.randint(0, model.num_sites(layer), (3,), generator=gen).tolist():
+            brute = bimt.brute_force_gains(model, layer, i, 2.0, reduction, penalize_last)
+            assert torch.allclose(gains[i], brute, atol=1e-9), (layer, i)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_swap_round_never_increases_the_cost(seed):
+    model = _model("2d", [16, 9, 9, 5], {}, seed=seed)
+    cost = bimt.connection_cost(model).item()
+    for _ in range(3):
+        bimt.swap_round(model, top_k=5)
+        new = bimt.connection_cost(model).item()
+        assert new <= cost + 1e-9
+        cost = new
+
+
+def test_closed_form_and_brute_force_choose_the_same_swaps():
+    fast, slow = _model("1d", [4, 20, 20, 2], {}, seed=5), _model("1d", [4, 20, 20, 2], {}, seed=5)
+    assert bimt.swap_round(fast, top_k=5) == bimt.swap_round(slow, top_k=5, brute_force=True)
+
+
+def test_lambda_schedule_at_the_quarter_boundaries():
+    lam, total = 1e-3, 1000
+    expected = {0: lam, 249: lam, 250: 10 * lam, 500: 10 * lam, 749: 10 * lam, 750: lam, 999: lam}
+    for step, value in expected.items():
+        assert bimt.lambda_at(step, total, lam) == pytest.approx(value)
+    assert bimt.lambda_at(500, 1000, 0.01, factors=(1, 10, 100), boundaries=(0.25, 0.5)) == pytest.approx(1.0)
+
+
+def test_the_schedule_hook_drives_the_objective_weight():
+    data = symbolic_task("independence", n_train=16, n_test=8)
+    model = bimt.BioMLP([4, 6, 2])
+    config = bimt.BIMTConfig(steps=8, lam=0.5)
+    objective = bimt.bimt_objective(model, data, "bimt", config)
+    seen = []
+
+    class Spy(bimt.Hook):
+        def on_step_end(self, state):
+            seen.append(objective.weight)
+
+    from modlearn.train import TrainConfig, fit
+    fit(model, data.train, TrainConfig(epochs=8, batch_size=16, progress=False), objective,
+        hooks=[*bimt.bimt_hooks(objective, "bimt", config), Spy()])
+    assert seen == [0.5, 5.0, 5.0, 5.0, 5.0, 0.5, 0.5, 0.5]
+
+
+def _block_diagonal_net(shared: bool):
+    """Two outputs, each fed by its own half of the network (plus one shared wire if asked)."""
+    model = bimt.BioMLP([4, 4, 2])
+    with torch.no_grad():
+        for linear in model.linears:
+            linear.weight.zero_()
+        model.linears[0].weight[:2, :2] = 1.0
+        model.linears[0].weight[2:, 2:] = 1.0
+        model.linears[1].weight[0, :2] = 1.0
+        model.linears[1].weight[1, 2:] = 1.0
+        if shared:
+            model.linears[1].weight[1, 0] = 1.0
+    return model
+
+
+def test_metrics_see_separate_and_shared_modules():
+    separate, shared = _block_diagonal_net(False), _block_diagonal_net(True)
+    assert bimt.shared_hidden_neurons(separate) == 0
+    assert bimt.shared_hidden_neurons(shared) == 1
+    assert bimt.newman_modularity(separate) > bimt.newman_modularity(shared)
+    assert bimt.sparsity(separate) == pytest.approx(1 - 12 / 24)
+    assert bimt.wire_length(separate) < bimt.wire_length(shared)
+
+
+def test_training_with_swaps_shortens_wires():
+    data = symbolic_task("independence", n_train=64, n_test=32)
+    make = lambda: bimt.BioMLP([4, 10, 10, 2])  # noqa: E731
+    config = bimt.BIMTConfig(steps=200, lam=3e-3, swap_every=50)
+    runs = bimt.run_ablation(make, data, ["none", "bimt"], config)
+    assert runs["bimt"][1]["wire_length"] < runs["none"][1]["wire_length"]
+    assert runs["bimt"][0].in_perm.tolist() != [0, 1, 2, 3] or runs["bimt"][0].out_perm.tolist() != [0, 1]
+
+
+def test_bad_input_raises_value_error():
+    with pytest.raises(ValueError, match="square"):
+        bimt.BioMLP([4, 20, 2], geometry="2d")
+    with pytest.raises(ValueError, match="geometry"):
+        bimt.BioMLP([4, 20, 2], geometry=[torch.rand(4, 1), torch.rand(19, 1), torch.rand(2, 1)])
+    with pytest.raises(ValueError, match="geometry"):
+        bimt.BioMLP([4, 20, 2], geometry=[torch.rand(4, 1), torch.rand(20, 1)])
+    with pytest.raises(ValueError, match="in_fold"):
+        bimt.BioMLP([5, 20, 2], in_fold=2)
+    with pytest.raises(ValueError, match="spacing"):
+        bimt.BioMLP([4, 20, 2], spacing=-0.1)
+    with pytest.raises(ValueError, match="lam"):
+        bimt.BIMTConfig(lam=-1e-3)
+    with pytest.raises(ValueError, match="lambda"):
+        bimt.lambda_at(10, 100, -1.0)
+    with pytest.raises(ValueError, match="mode"):
+        bimt.train_bimt(bimt.BioMLP([4, 5, 2]), symbolic_task("independence"), "l2")
+    with pytest.raises(ValueError, match="BioMLP"):
+        bimt.connection_cost(torch.nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="symbolic"):
+        symbolic_task("parity")
+
+
+def test_tasks_have_the_paper_shapes():
+    for name, (d, k) in {"independence": (4, 2), "feature_sharing": (3, 3), "compositionality": (4, 1)}.items():
+        ds = symbolic_task(name, n_train=100, n_test=50)
+        assert ds.train.x.shape == (100, d) and ds.test.y.shape == (50, k)
+        assert ds.train.y.dtype == torch.float32 and ds.train.x.abs().max() <= 1
+    x = symbolic_task("independence").train.x
+    assert torch.allclose(symbolic_task("independence").train.y[:, 0], (x[:, 0] + x[:, 2]) ** 3)
+    moons = two_moons(200, 0.1)
+    assert moons.train.x.shape == (200, 2) and set(moons.train.y.tolist()) == {0, 1}
+
+
+def test_drawing_and_movie_render_headless():
+    data = symbolic_task("independence", n_train=16, n_test=8)
+    model = bimt.BioMLP([4, 6, 2])
+    movie = bimt.Snapshots(every=2)
+    bimt.train_bimt(model, data, "bimt", bimt.BIMTConfig(steps=4, swap_every=2), hooks=[movie])
+    assert movie.steps == [0, 2, 4]
+    masks = [torch.zeros_like(lin.weight, dtype=torch.bool) for lin in model.linears]
+    fig = viz.draw_network(model, edge_mask=masks, title="t", input_names=list("abcd"))
+    collections = [c for c in fig.axes[0].collections if isinstance(c, matplotlib.collections.LineCollection)]
+    assert len(collections) == 1 and len(collections[0].get_segments()) > 0
+    with pytest.raises(ValueError, match="edge_mask"):
+        viz.draw_network(model, edge_mask=[m.T for m in masks])
+    assert widgets.network_movie(movie) is not None
+    assert "<script" in viz.network_animation(movie).to_jshtml()
+    model_2d = bimt.BioMLP([16, 9, 4], geometry="2d")
+    assert model_2d.coords(1).shape == (9, 2)
+    viz.draw_network(model_2d)
