@@ -226,7 +226,7 @@ def set_unit_filter(model: nn.Module, keep: Keep | None) -> None:
 
 def _pair_cosines(masks: torch.Tensor) -> torch.Tensor:
     """`(batch, units)` -> `(batch, batch)` cosine similarities of the mask vectors."""
-    z = F.normalize(masks.float(), dim=1, eps=1e-8)
+    z = F.normalize(masks.to(torch.promote_types(masks.dtype, torch.float32)), dim=1, eps=1e-8)
     return z @ z.T
 
 
