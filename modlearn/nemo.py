@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import Split, iterate_batches
+from .env import seed_everything
 from .models import CNN, MLP, BlockModel, TinyViT
 from .train import CrossEntropy, History, Objective, TrainConfig, evaluate, fit
 
@@ -105,10 +106,10 @@ class MaskedLinear(MaskedLayer):
     """Neuron masks on an `nn.Linear` (NeMo). `x: (batch, in)` or `(batch, tokens, in)`;
     the generator reads the token-mean of `x`, the same mask scales every token."""
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, linear: nn.Linear, generator: MaskGenerator | None = None) -> None:
         super().__init__(linear.out_features)
         self.layer = linear
-        self.generator = MaskGenerator(linear.in_features, linear.out_features, shrink_at=3073)
+        self.generator = generator or MaskGenerator(linear.in_features, linear.out_features, shrink_at=3073)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         return x if x.dim() == 2 else x.flatten(1, -2).mean(dim=1)
@@ -121,21 +122,19 @@ class MaskedLinear(MaskedLayer):
 
     def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> "MaskedLinear":
         in_keep = _all_if_none(in_keep, self.layer.in_features, out_keep.device)
-        new = MaskedLinear.__new__(MaskedLinear)
-        MaskedLayer.__init__(new, int(out_keep.sum()))
-        new.layer = _slice_linear(self.layer, rows=out_keep, cols=in_keep)
-        new.generator = self.generator.pruned(in_keep, out_keep)
-        return new.to(out_keep.device)
+        return MaskedLinear(_slice_linear(self.layer, rows=out_keep, cols=in_keep),
+                            self.generator.pruned(in_keep, out_keep)).to(out_keep.device)
 
 
 class MaskedConv2d(MaskedLayer):
     """Channel (kernel) masks on a conv (MwT): `BN(conv(x)) * m(x)`, the generator reading the
     global average pool of `x: (batch, C_in, H, W)`."""
 
-    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None) -> None:
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None,
+                 generator: MaskGenerator | None = None) -> None:
         super().__init__(conv.out_channels)
         self.layer, self.bn = conv, bn if bn is not None else nn.Identity()
-        self.generator = MaskGenerator(conv.in_channels, conv.out_channels, shrink_at=128)
+        self.generator = generator or MaskGenerator(conv.in_channels, conv.out_channels, shrink_at=128)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=(2, 3))
@@ -154,10 +153,8 @@ class MaskedConv2d(MaskedLayer):
         small.weight.data = conv.weight.data[out_keep][:, in_keep].clone()
         if conv.bias is not None:
             small.bias.data = conv.bias.data[out_keep].clone()
-        new = MaskedConv2d(small, _slice_batchnorm(self.bn, out_keep) if isinstance(self.bn, nn.BatchNorm2d)
-                           else None)
-        new.generator = self.generator.pruned(in_keep, out_keep)
-        return new.to(out_keep.device)
+        bn = _slice_batchnorm(self.bn, out_keep) if isinstance(self.bn, nn.BatchNorm2d) else None
+        return MaskedConv2d(small, bn, self.generator.pruned(in_keep, out_keep)).to(out_keep.device)
 
 
 def mask_layer(layer: nn.Module, bn: nn.BatchNorm2d | None = None) -> MaskedLayer:
@@ -347,8 +344,13 @@ class ModularConfig:
 
 def train_modular(model: BlockModel, data, config: ModularConfig | None = None,
                   train_config: TrainConfig | None = None) -> tuple[BlockModel, History]:
-    """Mask `model` (a copy) and train it with `config.method`'s objective through `fit`."""
-    config = config or ModularConfig()
+    """Mask `model` (a copy) and train it with `config.method`'s objective through `fit`.
+
+    The mask generators are initialized from `train_config.seed`, so a run repeats exactly.
+    """
+    config, train_config = config or ModularConfig(), train_config or TrainConfig()
+    if train_config.seed is not None:
+        seed_everything(train_config.seed)
     masked = masked_model(model)
     history = fit(masked, data, train_config, objective=config.objective())
     return masked, history
@@ -704,16 +706,19 @@ def plot_class_masks(class_masks: dict[str, dict[str, torch.Tensor]], layers: Se
     return fig
 
 
-def plot_tradeoff(points: dict[float, dict[str, float]], x: str = "weight_retention", y: str = "module_acc",
-                  title: str | None = None):
-    """Module accuracy against module size, one point per alpha (labelled)."""
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    xs, ys = [p[x] for p in points.values()], [p[y] for p in points.values()]
-    ax.plot(xs, ys, "o-")
-    for alpha, px, py in zip(points, xs, ys):
-        ax.annotate(f"α={alpha:g}", (px, py), textcoords="offset points", xytext=(4, 4), fontsize=8)
+def plot_tradeoff(points: dict[float, dict[str, float]], x: str = "weight_retention",
+                  ys: Sequence[str] = ("module_acc", "full_acc"), title: str | None = None):
+    """Accuracies (`ys`, e.g. the module as cut and the full model) against module size, one point per
+    alpha; points are labelled with their alpha."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    xs = [p[x] for p in points.values()]
+    for y in ys:
+        ax.plot(xs, [p[y] for p in points.values()], "o", label=y.replace("_", " "))
+    for alpha, px in zip(points, xs):
+        ax.annotate(f"α={alpha:g}", (px, points[alpha][ys[0]]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xlabel(x.replace("_", " "))
-    ax.set_ylabel(y.replace("_", " "))
+    ax.set_ylabel("accuracy on the sub-task")
+    ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     fig.tight_layout()
