@@ -121,9 +121,10 @@ class MaskedLinear(MaskedLayer):
         return mask.view(mask.shape[0], *([1] * (y.dim() - 2)), mask.shape[1]).to(y.dtype)
 
     def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> "MaskedLinear":
-        in_keep = _all_if_none(in_keep, self.layer.in_features, out_keep.device)
+        device = self.layer.weight.device
+        in_keep, out_keep = _all_if_none(in_keep, self.layer.in_features, device), out_keep.to(device)
         return MaskedLinear(_slice_linear(self.layer, rows=out_keep, cols=in_keep),
-                            self.generator.pruned(in_keep, out_keep)).to(out_keep.device)
+                            self.generator.pruned(in_keep, out_keep)).to(device)
 
 
 class MaskedConv2d(MaskedLayer):
@@ -146,15 +147,15 @@ class MaskedConv2d(MaskedLayer):
         return mask[:, :, None, None].to(y.dtype)
 
     def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> "MaskedConv2d":
-        conv = self.layer
-        in_keep = _all_if_none(in_keep, conv.in_channels, out_keep.device)
+        conv, device = self.layer, self.layer.weight.device
+        in_keep, out_keep = _all_if_none(in_keep, conv.in_channels, device), out_keep.to(device)
         small = nn.Conv2d(int(in_keep.sum()), int(out_keep.sum()), conv.kernel_size, conv.stride,
                           conv.padding, conv.dilation, bias=conv.bias is not None)
         small.weight.data = conv.weight.data[out_keep][:, in_keep].clone()
         if conv.bias is not None:
             small.bias.data = conv.bias.data[out_keep].clone()
         bn = _slice_batchnorm(self.bn, out_keep) if isinstance(self.bn, nn.BatchNorm2d) else None
-        return MaskedConv2d(small, bn, self.generator.pruned(in_keep, out_keep)).to(out_keep.device)
+        return MaskedConv2d(small, bn, self.generator.pruned(in_keep, out_keep)).to(device)
 
 
 def mask_layer(layer: nn.Module, bn: nn.BatchNorm2d | None = None) -> MaskedLayer:
