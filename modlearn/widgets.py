@@ -102,3 +102,33 @@ def circuit_explorer(models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03
                                output=widgets.Dropdown(options=outputs, description="output"),
                                tau=widgets.SelectionSlider(options=list(taus), value=taus[len(taus) // 2],
                                                            description="tau"))
+
+
+# --------------------------------------------------------------------------- notebook 05 (nemo)
+
+def module_picker(analysis, test, initial=(3, 5, 8)):
+    """Pick classes; the module for them is cut out of `analysis.model` (a `nemo.ModularAnalysis`)
+    live, and its size and accuracy on the `test` split's samples of those classes are shown."""
+    import ipywidgets as widgets
+
+    from . import nemo
+
+    num_classes = next(iter(analysis.class_masks.values())).shape[0]
+
+    def show(classes=tuple(initial)) -> None:
+        if not classes:
+            print("pick at least one class")
+            return
+        module = analysis.module(classes)
+        print(f"module for classes {sorted(classes)}: {sum(p.numel() for p in module.parameters()):,} parameters "
+              f"(full model {sum(p.numel() for p in analysis.model.parameters()):,}), "
+              f"weight retention {nemo.weight_retention(analysis.model, module):.1%}, "
+              f"accuracy {nemo.subtask_accuracy(module, test, classes):.3f} "
+              f"(full model restricted to them: {nemo.subtask_accuracy(analysis.model, test, classes, restrict=True):.3f})")
+        keep = nemo.module_units(analysis.class_masks, classes)
+        nemo.plot_class_masks({"kept units": {name: k[None, :] for name, k in keep.items()}})
+        plt.show()
+
+    picker = widgets.SelectMultiple(options=list(range(num_classes)), value=tuple(initial),
+                                    description="classes", rows=min(10, num_classes))
+    return widgets.interactive(show, classes=picker)

@@ -1,0 +1,726 @@
+"""Modularizing while training: kernel-level MwT and neuron-level NeMo; module extraction and reuse.
+
+- MwT: Qi, Sun, Gao, Hu, Liang, Yu, "Modularizing while Training: a New Paradigm for Modularizing
+  DNN Models", ICSE 2024 (qibinhang/MwT). Per-sample *channel* masks on conv layers, trained with
+  cross-entropy + alpha * (1 - same-class cosine) + beta * (different-class cosine).
+- NeMo: Bi, Qi, Sun, Gao, Yu, Liang, "Neuron-level modularizing-while-training", arXiv 2508.11348
+  (XiaohanBi-Hub/NeMo). Per-sample *neuron* masks on `nn.Linear` layers (so Transformers too),
+  trained with cross-entropy + alpha * supervised-contrastive loss on the masks.
+
+A masked layer computes `y = layer(x) * m(x)` where `m(x) >= 0` comes from a small generator fed with
+the layer's (pooled) input. After training, a unit belongs to class c when its mask is on for at least
+`threshold` of the class-c training samples; the module for a set of classes is the union of theirs,
+physically pruned into a smaller standalone network. Introduced in `tutorials/05_nemo.ipynb`.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import Split, iterate_batches
+from .env import seed_everything
+from .models import CNN, MLP, BlockModel, TinyViT
+from .train import CrossEntropy, History, Objective, TrainConfig, evaluate, fit
+
+Keep = dict[str, torch.Tensor]  # masked-layer name -> bool (units,) kept units
+METHODS = ("standard", "mwt", "nemo")
+
+
+# --------------------------------------------------------------------------- masked layers
+
+class MaskGenerator(nn.Module):
+    """`pooled input (batch, in) -> mask (batch, out)`: Linear -> ReLU -> Linear -> tanh -> ReLU.
+
+    The first Linear has no bias; the second's bias starts at 1, so every unit starts switched on
+    (mask about tanh(1) = 0.76). `hidden` is `out`, or `out // 2` when `out >= shrink_at` (MwT/NeMo).
+    """
+
+    def __init__(self, in_features: int, out_features: int, shrink_at: int) -> None:
+        super().__init__()
+        hidden = out_features // 2 if out_features >= shrink_at else out_features
+        self.fc1 = nn.Linear(in_features, hidden, bias=False)
+        self.fc2 = nn.Linear(hidden, out_features)
+        for fc in (self.fc1, self.fc2):
+            nn.init.kaiming_normal_(fc.weight, nonlinearity="relu")
+        nn.init.constant_(self.fc2.bias, 1.0)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return F.relu(torch.tanh(self.fc2(F.relu(self.fc1(pooled)))))
+
+    def pruned(self, in_keep: torch.Tensor, out_keep: torch.Tensor) -> "MaskGenerator":
+        """A copy reading only the `in_keep` inputs and producing only the `out_keep` units."""
+        new = copy.deepcopy(self)
+        new.fc1 = _slice_linear(self.fc1, cols=in_keep)
+        new.fc2 = _slice_linear(self.fc2, rows=out_keep)
+        return new
+
+
+class MaskedLayer(nn.Module):
+    """A layer whose output units are scaled by a per-sample mask from a `MaskGenerator`.
+
+    After each forward, `last_mask: (batch, units)` holds the masks (objectives read them).
+    `unit_filter: (units,)` (all ones by default) multiplies the mask: setting entries to 0
+    switches units off, which is how a module is simulated inside the full model.
+    """
+
+    generator: MaskGenerator
+    last_mask: torch.Tensor | None
+
+    def __init__(self, units: int) -> None:
+        super().__init__()
+        self.units = units
+        self.register_buffer("unit_filter", torch.ones(units))
+        self.last_mask = None
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "last_mask": None}  # copies and pickles drop the last batch
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer input reduced to `(batch, in_features)`."""
+        raise NotImplementedError
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        """The unmasked output, units on dimension 1 (conv) or last (linear)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = self.generator(self.pool(x)) * self.unit_filter
+        self.last_mask = mask
+        y = self.compute(x)
+        return y * self._broadcast(mask, y)
+
+    def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class MaskedLinear(MaskedLayer):
+    """Neuron masks on an `nn.Linear` (NeMo). `x: (batch, in)` or `(batch, tokens, in)`;
+    the generator reads the token-mean of `x`, the same mask scales every token."""
+
+    def __init__(self, linear: nn.Linear, generator: MaskGenerator | None = None) -> None:
+        super().__init__(linear.out_features)
+        self.layer = linear
+        self.generator = generator or MaskGenerator(linear.in_features, linear.out_features, shrink_at=3073)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        return x if x.dim() == 2 else x.flatten(1, -2).mean(dim=1)
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+    def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return mask.view(mask.shape[0], *([1] * (y.dim() - 2)), mask.shape[1]).to(y.dtype)
+
+    def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> "MaskedLinear":
+        device = self.layer.weight.device
+        in_keep, out_keep = _all_if_none(in_keep, self.layer.in_features, device), out_keep.to(device)
+        return MaskedLinear(_slice_linear(self.layer, rows=out_keep, cols=in_keep),
+                            self.generator.pruned(in_keep, out_keep)).to(device)
+
+
+class MaskedConv2d(MaskedLayer):
+    """Channel (kernel) masks on a conv (MwT): `BN(conv(x)) * m(x)`, the generator reading the
+    global average pool of `x: (batch, C_in, H, W)`."""
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None,
+                 generator: MaskGenerator | None = None) -> None:
+        super().__init__(conv.out_channels)
+        self.layer, self.bn = conv, bn if bn is not None else nn.Identity()
+        self.generator = generator or MaskGenerator(conv.in_channels, conv.out_channels, shrink_at=128)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.layer(x))
+
+    def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return mask[:, :, None, None].to(y.dtype)
+
+    def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> "MaskedConv2d":
+        conv, device = self.layer, self.layer.weight.device
+        in_keep, out_keep = _all_if_none(in_keep, conv.in_channels, device), out_keep.to(device)
+        small = nn.Conv2d(int(in_keep.sum()), int(out_keep.sum()), conv.kernel_size, conv.stride,
+                          conv.padding, conv.dilation, bias=conv.bias is not None)
+        small.weight.data = conv.weight.data[out_keep][:, in_keep].clone()
+        if conv.bias is not None:
+            small.bias.data = conv.bias.data[out_keep].clone()
+        bn = _slice_batchnorm(self.bn, out_keep) if isinstance(self.bn, nn.BatchNorm2d) else None
+        return MaskedConv2d(small, bn, self.generator.pruned(in_keep, out_keep)).to(device)
+
+
+def mask_layer(layer: nn.Module, bn: nn.BatchNorm2d | None = None) -> MaskedLayer:
+    """Wrap an `nn.Linear` (neuron masks) or `nn.Conv2d` (+ its BatchNorm; channel masks)."""
+    if isinstance(layer, nn.Linear):
+        return MaskedLinear(layer)
+    if isinstance(layer, nn.Conv2d):
+        return MaskedConv2d(layer, bn)
+    raise ValueError(f"cannot mask a {type(layer).__name__}: only nn.Linear (neuron masks) and "
+                     "nn.Conv2d (channel masks) can be masked")
+
+
+def masked_model(model: BlockModel) -> BlockModel:
+    """A masked copy of an `MLP`, `CNN` or `TinyViT` from `modlearn.models` (weights copied).
+
+    MLP: every hidden Linear; CNN: every conv (its BatchNorm moves inside the mask); TinyViT: the
+    attention projections q, k, v and the MLP's first Linear of every transformer block (outputs
+    that write into the residual stream, `proj` and `fc2`, stay unmasked). The head is never masked.
+    """
+    if not isinstance(model, (MLP, CNN, TinyViT)):
+        raise ValueError(f"cannot mask a {type(model).__name__}: pass an MLP, CNN or TinyViT "
+                         "from modlearn.models")
+    model = copy.deepcopy(model)
+    if isinstance(model, TinyViT):
+        for block in model.blocks[1:]:
+            for name in ("q", "k", "v"):
+                setattr(block.attn, name, mask_layer(getattr(block.attn, name)))
+            block.mlp.fc1 = mask_layer(block.mlp.fc1)
+        return model
+    for block in model.blocks:
+        _mask_sequential(block)
+    return model
+
+
+def _mask_sequential(block: nn.Sequential) -> None:
+    layers = list(block)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            bn = layers[i + 1] if i + 1 < len(layers) and isinstance(layers[i + 1], nn.BatchNorm2d) else None
+            block[i] = mask_layer(layer, bn)
+            if bn is not None:
+                block[i + 1] = nn.Identity()
+
+
+def masked_layers(model: nn.Module) -> dict[str, MaskedLayer]:
+    """The masked layers of `model` by name, in forward order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, MaskedLayer)}
+
+
+def _require_masked(model: nn.Module) -> dict[str, MaskedLayer]:
+    layers = masked_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no masked layer: convert it with nemo.masked_model(model)")
+    return layers
+
+
+def set_unit_filter(model: nn.Module, keep: Keep | None) -> None:
+    """Switch off every unit outside `keep` (None switches every unit back on)."""
+    for name, layer in _require_masked(model).items():
+        layer.unit_filter.fill_(1.0)
+        if keep is not None:
+            layer.unit_filter.copy_(keep[name].to(layer.unit_filter))
+
+
+# --------------------------------------------------------------------------- losses and objectives
+
+def _pair_cosines(masks: torch.Tensor) -> torch.Tensor:
+    """`(batch, units)` -> `(batch, batch)` cosine similarities of the mask vectors."""
+    z = F.normalize(masks.to(torch.promote_types(masks.dtype, torch.float32)), dim=1, eps=1e-8)
+    return z @ z.T
+
+
+def cohesion_coupling_losses(masks: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MwT: `(1 - mean same-class cosine, mean different-class cosine)` over pairs i < j.
+
+    `masks: (batch, units)`, `y: (batch,)`. A term with no pair in the batch is 0.
+    """
+    cos = _pair_cosines(masks)
+    upper = torch.ones_like(cos, dtype=torch.bool).triu(diagonal=1)
+    same = (y[:, None] == y[None, :]) & upper
+    different = (y[:, None] != y[None, :]) & upper
+    zero = cos.new_zeros(())
+    cohesion = 1 - cos[same].mean() if same.any() else zero
+    coupling = cos[different].mean() if different.any() else zero
+    return cohesion, coupling
+
+
+def supervised_contrastive_loss(masks: torch.Tensor, y: torch.Tensor, tau: float = 0.3) -> torch.Tensor:
+    """NeMo: mean over anchors i of `-log( sum_{j != i, y_j = y_i} e^{s_ij/tau} / sum_{j != i} e^{s_ij/tau} )`.
+
+    `s_ij` is the cosine of masks i and j, `masks: (batch, units)`, `y: (batch,)`. Anchors with no
+    other sample of their class are skipped (0 when none has one).
+    """
+    if tau <= 0:
+        raise ValueError(f"tau={tau} must be > 0")
+    n = masks.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=masks.device)
+    logits = (_pair_cosines(masks) / tau).masked_fill(eye, float("-inf"))
+    positives = (y[:, None] == y[None, :]) & ~eye
+    anchors = positives.any(dim=1)
+    if not anchors.any():
+        return logits.new_zeros(())
+    log_all = torch.logsumexp(logits, dim=1)
+    log_pos = torch.logsumexp(logits.masked_fill(~positives, float("-inf")), dim=1)
+    return (log_all - log_pos)[anchors].mean()
+
+
+class MaskObjective(Objective):
+    """Cross-entropy plus `mask_loss` averaged over the masked layers; validation reports CE."""
+
+    def __init__(self) -> None:
+        self._ce = CrossEntropy()
+
+    @property
+    def task(self) -> Objective:
+        return self._ce
+
+    def mask_loss(self, masks: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def __call__(self, model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        ce, metrics = self._ce(model, batch)
+        layers = list(_require_masked(model).values())
+        total, logged = ce.new_zeros(()), {}
+        for layer in layers:
+            loss, parts = self.mask_loss(layer.last_mask, batch[1])
+            total = total + loss / len(layers)
+            for key, value in parts.items():
+                logged[key] = logged.get(key, 0) + value.detach() / len(layers)
+        return ce + total, {**metrics, "ce": ce.detach(), **logged}
+
+
+class MwTObjective(MaskObjective):
+    """`CE + alpha * (1 - same-class cosine) + beta * different-class cosine` (MwT, alpha 0.5, beta 1.5)."""
+
+    def __init__(self, alpha: float = 0.5, beta: float = 1.5) -> None:
+        super().__init__()
+        self.alpha, self.beta = alpha, beta
+
+    def mask_loss(self, masks, y):
+        cohesion, coupling = cohesion_coupling_losses(masks, y)
+        return self.alpha * cohesion + self.beta * coupling, {"cohesion_loss": cohesion, "coupling_loss": coupling}
+
+
+class NeMoObjective(MaskObjective):
+    """`CE + alpha * supervised-contrastive loss on the masks` (NeMo, alpha 0.5, tau 0.3)."""
+
+    def __init__(self, alpha: float = 0.5, tau: float = 0.3) -> None:
+        super().__init__()
+        self.alpha, self.tau = alpha, tau
+
+    def mask_loss(self, masks, y):
+        loss = supervised_contrastive_loss(masks, y, self.tau)
+        return self.alpha * loss, {"contrastive_loss": loss}
+
+
+@dataclass
+class ModularConfig:
+    """Modularizing-while-training settings with the papers' defaults.
+
+    `method`: `"standard"` (cross-entropy only, the same masked model), `"mwt"` (Qi et al., ICSE 2024:
+    alpha 0.5, beta 1.5) or `"nemo"` (Bi et al., arXiv 2508.11348: alpha 0.5, tau 0.3).
+    `threshold` (0.9) is the fraction of a class's samples on which a unit must be on to belong to it.
+    """
+
+    method: str = "nemo"
+    alpha: float = 0.5
+    beta: float = 1.5
+    tau: float = 0.3
+    threshold: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: choose one of {METHODS}")
+        if min(self.alpha, self.beta) < 0 or self.tau <= 0:
+            raise ValueError(f"alpha={self.alpha}, beta={self.beta} must be >= 0 and tau={self.tau} > 0")
+        _check_threshold(self.threshold)
+
+    def objective(self) -> Objective:
+        """The training objective for `fit`."""
+        if self.method == "mwt":
+            return MwTObjective(self.alpha, self.beta)
+        if self.method == "nemo":
+            return NeMoObjective(self.alpha, self.tau)
+        return CrossEntropy()
+
+
+def train_modular(model: BlockModel, data, config: ModularConfig | None = None,
+                  train_config: TrainConfig | None = None) -> tuple[BlockModel, History]:
+    """Mask `model` (a copy) and train it with `config.method`'s objective through `fit`.
+
+    The mask generators are initialized from `train_config.seed`, so a run repeats exactly.
+    """
+    config, train_config = config or ModularConfig(), train_config or TrainConfig()
+    if train_config.seed is not None:
+        seed_everything(train_config.seed)
+    masked = masked_model(model)
+    history = fit(masked, data, train_config, objective=config.objective())
+    return masked, history
+
+
+# --------------------------------------------------------------------------- module extraction
+
+def _check_threshold(threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold={threshold} must lie in [0, 1] (the fraction of a class's samples)")
+
+
+@torch.no_grad()
+def collect_masks(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> dict[str, torch.Tensor]:
+    """Binary masks (`mask > 0`) of every masked layer on inputs `x`: name -> bool `(n, units)`."""
+    layers = _require_masked(model)
+    device = next(model.parameters()).device
+    model.eval()
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    for start in range(0, len(x), batch_size):
+        model(x[start:start + batch_size].to(device))
+        for name, layer in layers.items():
+            chunks[name].append(layer.last_mask.cpu() > 0)
+    return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+def class_unit_masks(masks: dict[str, torch.Tensor], y: torch.Tensor, num_classes: int,
+                     threshold: float = 0.9) -> dict[str, torch.Tensor]:
+    """Units of each class: on for at least `threshold` of its samples -> name -> bool `(classes, units)`.
+
+    As in MwT, when a layer would keep no unit for a class the threshold drops by 0.05 until one survives.
+    """
+    _check_threshold(threshold)
+    y = y.cpu()
+    result = {}
+    for name, m in masks.items():
+        rows = []
+        for c in range(num_classes):
+            rate = m[y == c].float().mean(dim=0) if (y == c).any() else torch.zeros(m.shape[1])
+            level = threshold
+            while not (rate >= level - 1e-9).any() and level > 0:
+                level = max(0.0, level - 0.05)
+            rows.append(rate >= level - 1e-9)
+        result[name] = torch.stack(rows)
+    return result
+
+
+def _check_classes(classes: Sequence[int], num_classes: int) -> list[int]:
+    classes = sorted({int(c) for c in classes})
+    if not classes:
+        raise ValueError("the class set is empty: pick at least one class, e.g. classes=(0, 1)")
+    unknown = [c for c in classes if not 0 <= c < num_classes]
+    if unknown:
+        raise ValueError(f"unknown class(es) {unknown}: classes must lie in 0..{num_classes - 1}")
+    return classes
+
+
+def module_units(class_masks: dict[str, torch.Tensor], classes: Sequence[int]) -> Keep:
+    """The units of the module for `classes`: the union (OR) of their class masks."""
+    num_classes = next(iter(class_masks.values())).shape[0]
+    classes = _check_classes(classes, num_classes)
+    return {name: m[classes].any(dim=0) for name, m in class_masks.items()}
+
+
+def _all_if_none(keep: torch.Tensor | None, n: int, device) -> torch.Tensor:
+    return torch.ones(n, dtype=torch.bool, device=device) if keep is None else keep.to(device)
+
+
+def _slice_linear(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> nn.Linear:
+    """A new `nn.Linear` keeping output units `rows` and inputs `cols` (bool or index tensors)."""
+    w = linear.weight.data
+    rows = _all_if_none(rows, w.shape[0], w.device)
+    cols = _all_if_none(cols, w.shape[1], w.device)
+    w = w[rows][:, cols]
+    new = nn.Linear(w.shape[1], w.shape[0], bias=linear.bias is not None).to(w.device)
+    new.weight.data = w.clone()
+    if linear.bias is not None:
+        new.bias.data = linear.bias.data[rows].clone()
+    return new
+
+
+def _slice_batchnorm(bn: nn.BatchNorm2d, keep: torch.Tensor) -> nn.BatchNorm2d:
+    new = nn.BatchNorm2d(int(keep.sum()), eps=bn.eps, momentum=bn.momentum).to(keep.device)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(new, name).data = getattr(bn, name).data[keep].clone()
+    return new
+
+
+class PrunedAttention(nn.Module):
+    """Self-attention after pruning: heads keep different numbers of query/key and value dimensions.
+
+    `qk_heads[h]` / `v_heads[h]` index head h's kept q/k and v output columns; `scale` is the full
+    model's `1/sqrt(head_dim)`, so the scores are exactly those of the full model with units zeroed.
+    """
+
+    def __init__(self, q: nn.Module, k: nn.Module, v: nn.Module, proj: nn.Linear,
+                 qk_heads: list[list[int]], v_heads: list[list[int]], scale: float) -> None:
+        super().__init__()
+        self.q, self.k, self.v, self.proj = q, k, v, proj
+        self.qk_heads, self.v_heads, self.scale = qk_heads, v_heads, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        outs = []
+        for qk_idx, v_idx in zip(self.qk_heads, self.v_heads):
+            scores = q[..., qk_idx] @ k[..., qk_idx].transpose(-1, -2) * self.scale
+            outs.append(scores.softmax(dim=-1) @ v[..., v_idx])
+        return self.proj(torch.cat(outs, dim=-1))
+
+
+def _head_indices(keep: torch.Tensor, heads: int) -> list[list[int]]:
+    """Positions, in the pruned output, of each head's kept units."""
+    keep = keep.cpu()
+    position = torch.cumsum(keep.long(), 0) - 1
+    return [position[chunk][keep[chunk]].tolist() for chunk in torch.arange(len(keep)).view(heads, -1)]
+
+
+def _prune_vit_block(block: nn.Module, prefix: str, keep: Keep) -> nn.Module:
+    block = copy.deepcopy(block)
+    attn, heads = block.attn, block.attn.heads
+    qk = keep[f"{prefix}.attn.q"] & keep[f"{prefix}.attn.k"]  # a q.k term is 0 when either side is off
+    v = keep[f"{prefix}.attn.v"]
+    block.attn = PrunedAttention(attn.q.pruned(None, qk), attn.k.pruned(None, qk), attn.v.pruned(None, v),
+                                 _slice_linear(attn.proj, cols=v), _head_indices(qk, heads),
+                                 _head_indices(v, heads), scale=1 / math.sqrt(attn.q.units // heads))
+    hidden = keep[f"{prefix}.mlp.fc1"]
+    block.mlp.fc1 = block.mlp.fc1.pruned(None, hidden)
+    block.mlp.fc2 = _slice_linear(block.mlp.fc2, cols=hidden)
+    return block
+
+
+def _head_linear_name(head: nn.Module) -> str:
+    """Name of the head's final `nn.Linear` inside `head` (`""` when the head is that Linear)."""
+    return [n for n, m in head.named_modules() if isinstance(m, nn.Linear)][-1]
+
+
+def _prune_head(head: nn.Module, in_keep: torch.Tensor | None, classes: list[int]) -> nn.Module:
+    """A copy of `head` whose final Linear reads `in_keep` and outputs the logits of `classes`."""
+    name = _head_linear_name(head)
+    linear = head.get_submodule(name)
+    small = _slice_linear(linear, rows=torch.as_tensor(classes, device=linear.weight.device), cols=in_keep)
+    if not name:
+        return small
+    head = copy.deepcopy(head)
+    head.set_submodule(name, small)
+    return head
+
+
+def prune_module(model: BlockModel, keep: Keep, classes: Sequence[int]) -> BlockModel:
+    """Physically cut the module `keep` out of a masked `model`: a smaller standalone network.
+
+    Every masked layer keeps only its `keep` units (and the next layer only the matching inputs);
+    the head keeps the rows of `classes`, in increasing order. With `set_unit_filter(model, keep)`
+    the full model gives the same logits on those classes.
+    """
+    layers = _require_masked(model)
+    missing = sorted(set(layers) - set(keep))
+    if missing:
+        raise ValueError(f"keep has no entry for masked layer(s) {missing}: build it with module_units(...)")
+    classes = _check_classes(classes, model.head.get_submodule(_head_linear_name(model.head)).out_features)
+    pruned = copy.deepcopy(model)
+    if isinstance(model, TinyViT):
+        for i in range(1, len(model.blocks)):
+            pruned.blocks[i] = _prune_vit_block(model.blocks[i], f"blocks.{i}", keep)
+        pruned.head = _prune_head(model.head, None, classes)
+    else:
+        previous = None
+        for name, layer in layers.items():
+            pruned.set_submodule(name, layer.pruned(previous, keep[name]))
+            previous = keep[name]
+        pruned.head = _prune_head(model.head, previous, classes)
+    set_unit_filter(pruned, None)
+    return pruned.eval()
+
+
+def extract_module(model: BlockModel, class_masks: dict[str, torch.Tensor], classes: Sequence[int]) -> BlockModel:
+    """The pruned module of a trained masked `model` for `classes` (union of their class masks)."""
+    return prune_module(model, module_units(class_masks, classes), classes)
+
+
+# --------------------------------------------------------------------------- metrics
+
+def subtask_split(split: Split, classes: Sequence[int]) -> Split:
+    """The samples of `classes`, relabelled `0..len(classes)-1` in increasing class order."""
+    classes = sorted(int(c) for c in classes)
+    lookup = torch.full((max(int(split.y.max()), classes[-1]) + 1,), -1, dtype=torch.long, device=split.y.device)
+    lookup[classes] = torch.arange(len(classes), device=split.y.device)
+    chosen = lookup[split.y] >= 0
+    return Split(split.x[chosen], lookup[split.y[chosen]])
+
+
+def backbone_weights(model: BlockModel) -> int:
+    """Weights of the Linear/Conv layers in `model.blocks` (mask generators and head excluded)."""
+    def count(module: nn.Module) -> int:
+        if isinstance(module, MaskedLayer):
+            return module.layer.weight.numel()
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            return module.weight.numel()
+        return sum(count(child) for child in module.children())
+
+    return count(model.blocks)
+
+
+def weight_retention(full: nn.Module, module: nn.Module) -> float:
+    """Weight retention rate: backbone weights of `module` / those of `full` (both endpoints kept)."""
+    return backbone_weights(module) / backbone_weights(full)
+
+
+def unit_retention(keep: Keep) -> float:
+    """Mean fraction of kept units per masked layer (kernel retention rate, KRR, for convs)."""
+    return float(np.mean([k.float().mean().item() for k in keep.values()]))
+
+
+def _jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise Jaccard indices of bool rows `a: (n, d)`, `b: (m, d)` -> `(n, m)` (1 when both are empty)."""
+    a, b = a.float(), b.float()
+    inter = a @ b.T
+    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(inter))
+
+
+def _concat(masks: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat(list(masks.values()), dim=-1)
+
+
+def cohesion(masks: dict[str, torch.Tensor], y: torch.Tensor, class_masks: dict[str, torch.Tensor],
+             max_per_class: int = 200) -> float:
+    """Mean Jaccard index between binary sample masks of the same class, on that class's module units."""
+    sample, units, y = _concat(masks), _concat(class_masks), y.cpu()
+    scores = []
+    for c in range(units.shape[0]):
+        rows = sample[y == c][:max_per_class][:, units[c]]
+        if len(rows) > 1:
+            j = _jaccard(rows, rows)
+            scores.append(j[torch.ones_like(j, dtype=torch.bool).triu(1)].mean().item())
+    return float(np.mean(scores))
+
+
+def coupling(class_masks: dict[str, torch.Tensor]) -> float:
+    """Mean Jaccard index between the unit sets of different classes' modules (lower = less shared)."""
+    units = _concat(class_masks)
+    j = _jaccard(units, units)
+    return j[torch.ones_like(j, dtype=torch.bool).triu(1)].mean().item()
+
+
+@torch.no_grad()
+def subtask_accuracy(model: nn.Module, split: Split, classes: Sequence[int], restrict: bool = False) -> float:
+    """Accuracy on the samples of `classes`. `restrict=True`: a full model choosing among `classes` only."""
+    classes = sorted(int(c) for c in classes)
+    sub = subtask_split(split, classes)
+    device = next(model.parameters()).device
+    model.eval()
+    logits = torch.cat([model(x.to(device)).float() for x, _ in iterate_batches(sub.x, sub.y, 1024, shuffle=False)])
+    if restrict:
+        logits = logits[:, classes]
+    return (logits.argmax(1).cpu() == sub.y.cpu()).float().mean().item()
+
+
+@torch.no_grad()
+def inference_time(model: nn.Module, x: torch.Tensor, repeats: int = 20) -> float:
+    """Median seconds of one forward pass on `x` (after a warm-up)."""
+    device = next(model.parameters()).device
+    model.eval()
+    x = x.to(device)
+    model(x)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def finetune_module(module: nn.Module, train: Split, classes: Sequence[int],
+                    config: TrainConfig | None = None) -> History:
+    """Short fine-tune of a pruned module on its sub-task (labels relabelled to `0..k-1`)."""
+    return fit(module, subtask_split(train, classes), config or TrainConfig(epochs=1, progress=False))
+
+
+@dataclass
+class ModularAnalysis:
+    """A trained masked model with its binary training masks and class masks, ready to cut modules."""
+
+    model: BlockModel
+    train_masks: dict[str, torch.Tensor]
+    train_y: torch.Tensor
+    class_masks: dict[str, torch.Tensor]
+
+    @classmethod
+    def of(cls, model: BlockModel, train: Split, threshold: float = 0.9) -> "ModularAnalysis":
+        masks = collect_masks(model, train.x)
+        num_classes = model.head.get_submodule(_head_linear_name(model.head)).out_features
+        return cls(model, masks, train.y.cpu(), class_unit_masks(masks, train.y, num_classes, threshold))
+
+    def module(self, classes: Sequence[int]) -> BlockModel:
+        return extract_module(self.model, self.class_masks, classes)
+
+    def report(self, classes: Sequence[int], test: Split, finetune_on: Split | None = None,
+               finetune: TrainConfig | None = None) -> dict[str, float]:
+        """One table row: module and full-model accuracy on `classes`, sizes, times, cohesion, coupling."""
+        module = self.module(classes)
+        row = {"module_acc": subtask_accuracy(module, test, classes),
+               "full_acc": subtask_accuracy(self.model, test, classes, restrict=True)}
+        if finetune_on is not None:
+            finetune_module(module, finetune_on, classes, finetune)
+            row["finetuned_acc"] = evaluate(module, subtask_split(test, classes))["acc"]
+        x = test.x[:256]
+        row.update({"weight_retention": weight_retention(self.model, module),
+                    "unit_retention": unit_retention(module_units(self.class_masks, classes)),
+                    "cohesion": cohesion(self.train_masks, self.train_y, self.class_masks),
+                    "coupling": coupling(self.class_masks),
+                    "module_params": sum(p.numel() for p in module.parameters()),
+                    "full_params": sum(p.numel() for p in self.model.parameters()),
+                    "module_ms": 1000 * inference_time(module, x), "full_ms": 1000 * inference_time(self.model, x)})
+        return row
+
+
+def format_rows(rows: dict[str, dict[str, float]]) -> str:
+    """A text table, one row per name (e.g. `"nemo {3,5,8}"`), one column per metric."""
+    keys = list(next(iter(rows.values())))
+    width = max(len(name) for name in rows) + 2
+    lines = [" " * width + "  ".join(f"{k:>16}" for k in keys)]
+    for name, row in rows.items():
+        cells = [f"{row[k]:>16.4g}" if isinstance(row[k], float) else f"{row[k]:>16}" for k in keys]
+        lines.append(f"{name:<{width}}" + "  ".join(cells))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- pictures
+
+def plot_class_masks(class_masks: dict[str, dict[str, torch.Tensor]], layers: Sequence[str] | None = None):
+    """Heat-maps of the class masks: one row per method, one column per layer; rows of a panel are
+    classes, columns units (dark = the unit belongs to the class)."""
+    names = list(class_masks)
+    layers = list(layers or next(iter(class_masks.values())))
+    fig, axes = plt.subplots(len(names), len(layers), figsize=(3.2 * len(layers), 1.9 * len(names)),
+                             squeeze=False)
+    for r, name in enumerate(names):
+        for c, layer in enumerate(layers):
+            ax, m = axes[r, c], class_masks[name][layer].float().numpy()
+            ax.imshow(m, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+            ax.grid(False)
+            ax.set_yticks(range(m.shape[0]))
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"{name} · {layer} ({m.mean():.0%} on)", fontsize=8)
+            if c == 0:
+                ax.set_ylabel("class", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(points: dict[float, dict[str, float]], x: str = "weight_retention",
+                  ys: Sequence[str] = ("module_acc", "full_acc"), title: str | None = None):
+    """Accuracies (`ys`, e.g. the module as cut and the full model) against module size, one point per
+    alpha; points are labelled with their alpha."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    xs = [p[x] for p in points.values()]
+    for y in ys:
+        ax.plot(xs, [p[y] for p in points.values()], "o", label=y.replace("_", " "))
+    for alpha, px in zip(points, xs):
+        ax.annotate(f"α={alpha:g}", (px, points[alpha][ys[0]]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel("accuracy on the sub-task")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
