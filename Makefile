@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 ## Execute every notebook of tutorials/ with papermill into build/tutorials and print their results.
 run: venv
-	MPLBACKEND=Agg $(BIN)/python -m modlearn.series --budget $(BUDGET) --src tutorials --out build/tutorials
+	$(BIN)/python -m modlearn.series --budget $(BUDGET) --src tutorials --out build/tutorials
 
 ## Unit tests, every notebook executed at BUDGET=smoke with its claims asserted, and nbval.
 test: venv

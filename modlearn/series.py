@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,8 +23,9 @@ def execute_notebook(path: str | Path, out_dir: str | Path, budget: str = "smoke
                      parameters: dict[str, Any] | None = None, timeout: int = 1800) -> dict[str, Any]:
     """Execute one notebook at `budget` into `out_dir`; return its recorded results.
 
-    Runs in the notebook's own folder with the `python3` kernel of this environment; figures go
-    to the Agg backend. Raises papermill's `PapermillExecutionError` when a cell fails.
+    Runs in the notebook's own folder with the `python3` kernel of this environment. Figures are
+    embedded inline unless `MPLBACKEND` says otherwise (tests set `Agg`, so none are stored).
+    Raises papermill's `PapermillExecutionError` when a cell fails.
     """
     import papermill
 
@@ -34,7 +34,6 @@ def execute_notebook(path: str | Path, out_dir: str | Path, budget: str = "smoke
     path, out_dir = Path(path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
-    os.environ.setdefault("MPLBACKEND", "Agg")
     papermill.execute_notebook(str(path), str(out), parameters={"BUDGET": budget, **(parameters or {})},
                                kernel_name="python3", cwd=str(path.parent), progress_bar=False,
                                execution_timeout=timeout)
