@@ -794,7 +794,7 @@ def naive_conditional(data: Mapping[str, torch.Tensor], x: str, y: str, sizes: M
 
 # --------------------------------------------------------------------------- the two demos
 
-def front_door_scm(confounding: float = 0.8, mediation: float = 0.9) -> tuple[TabularSCM, CausalGraph]:
+def front_door_scm(confounding: float = 0.8, mediation: float = 0.75) -> tuple[TabularSCM, CausalGraph]:
     """Binary front-door model: hidden `U -> X`, `U -> Y`; `X -> Z -> Y`. Graph `X -> Z -> Y, X <-> Y`.
 
     `P(X=1 | U=u)` is `confounding` when u = 1 (else 1 - it); `P(Z = X) = mediation`;
