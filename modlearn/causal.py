@@ -900,17 +900,15 @@ def pretrained_image_generator(data: Mapping[str, torch.Tensor], variables: Sequ
 def draw_graph(graph: CausalGraph, ax=None, title: str | None = None, groups: Sequence[Sequence[str]] = ()):
     """The ADMG: directed edges solid, bidirected (confounders) dashed red; nodes coloured by `groups`."""
     fig, ax = _figure(ax, (3.6, 2.6))
-    layers = {v: 0 for v in graph.nodes}
-    for v in graph.nodes:
-        layers[v] = max([layers[p] + 1 for p in graph.parents(v)], default=0)
-    for v, layer in layers.items():
-        graph.dag.nodes[v]["layer"] = layer
-    pos = nx.multipartite_layout(graph.dag, subset_key="layer")
+    dag = graph.dag.copy()
+    for v in graph.nodes:                      # layer = length of the longest path from a root
+        dag.nodes[v]["layer"] = max([dag.nodes[p]["layer"] + 1 for p in graph.parents(v)], default=0)
+    pos = nx.multipartite_layout(dag, subset_key="layer")
     colour_of = {v: f"C{i}" for i, g in enumerate(groups) for v in g}
-    nx.draw_networkx_nodes(graph.dag, pos, ax=ax, node_size=700,
-                           node_color=[colour_of.get(v, "lightgrey") for v in graph.dag], alpha=0.6)
-    nx.draw_networkx_labels(graph.dag, pos, ax=ax, font_size=9)
-    nx.draw_networkx_edges(graph.dag, pos, ax=ax, node_size=700, arrowsize=15)
+    nx.draw_networkx_nodes(dag, pos, ax=ax, node_size=700,
+                           node_color=[colour_of.get(v, "lightgrey") for v in dag], alpha=0.6)
+    nx.draw_networkx_labels(dag, pos, ax=ax, font_size=9)
+    nx.draw_networkx_edges(dag, pos, ax=ax, node_size=700, arrowsize=15)
     nx.draw_networkx_edges(nx.Graph(list(graph.bidirected)), pos, ax=ax, style="dashed", edge_color="crimson",
                            connectionstyle="arc3,rad=0.4", arrows=True, arrowstyle="<|-|>", node_size=700)
     ax.axis("off")

@@ -116,6 +116,17 @@ def test_do_clamps_the_variable_and_keeps_non_descendants():
     assert causal.empirical_distribution([observed["Z"]], [2])[1] < 0.99   # Z was not constant before
 
 
+def test_continuous_and_image_variables_sample_with_their_shapes():
+    graph = causal.CausalGraph.parse("A -> B, B -> Img, A <-> Img")
+    variables = [causal.Variable("A", "continuous", 2), causal.Variable("B", "discrete", 3),
+                 causal.Variable("Img", "image", shape=(3, 8, 8))]
+    dcm = causal.DCM(graph, variables, causal.DCMConfig(**TINY))
+    s = dcm.sample(5, do={"A": [0.5, -1.0]})
+    assert s["A"].shape == (5, 2) and torch.all(s["A"] == torch.tensor([0.5, -1.0]))
+    assert s["B"].shape == (5,) and s["Img"].shape == (5, 3, 8, 8)
+    assert 0 <= s["Img"].min() and s["Img"].max() <= 1
+
+
 def test_front_door_formula_and_tabular_truth_agree():
     scm, _ = causal.front_door_scm()
     truth = scm.interventional("Y", "X")
@@ -159,10 +170,17 @@ def test_bad_input_raises_value_error():
 # --------------------------------------------------------------------------- notebook 08
 
 def test_notebook_claims(run_notebook):
+    # measured at smoke (seed 0, 2 CPU threads): seeing/doing 0.150, Modular-DCM 0.018, joint 0.028,
+    # naive 0.153, joint-distribution TVD 0.050; images: Modular-DCM 0.019 vs naive 0.115, colours 0.033
     r = run_notebook("08_modular_dcm")
     assert r["seeing_vs_doing_tvd"] > 0.1
-    assert r["modular_do_tvd"] < 0.1
+    assert r["front_door_formula_tvd"] < 0.05
+    assert r["modular_do_tvd"] < 0.08
     assert r["modular_do_tvd"] < r["naive_do_tvd"] - 0.05
-    assert r["image_modular_do_tvd"] < r["image_naive_do_tvd"]
+    assert r["joint_do_tvd"] < r["naive_do_tvd"]
+    assert r["modular_joint_tvd"] < 0.12
+    assert r["image_modular_do_tvd"] < 0.08
+    assert r["image_modular_do_tvd"] < r["image_naive_do_tvd"] - 0.03
+    assert r["image_colour_tvd"] < 0.12
     assert r["colour_reader_acc"] > 0.9
     assert r["largest_group_fraction"] < 0.8
