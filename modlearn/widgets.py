@@ -132,3 +132,35 @@ def module_picker(analysis, test, initial=(3, 5, 8)):
     picker = widgets.SelectMultiple(options=list(range(num_classes)), value=tuple(initial),
                                     description="classes", rows=min(10, num_classes))
     return widgets.interactive(show, classes=picker)
+
+
+# --------------------------------------------------------------------------- causal models (notebook 08)
+
+def intervention_explorer(dcm, treatment: str, outcome: str, truth=None, image: str | None = None,
+                          n: int = 2000, images_shown: int = 16):
+    """Choose `do(treatment = x)` (or no intervention) and see the DCM's `P(outcome | ...)` next to
+    the truth, plus generated images of the variable `image` when given.
+
+    `dcm` is a trained `modlearn.causal.DCM`; `truth` an array `(treatment size, outcome size)`
+    of the true interventional distributions (optional).
+    """
+    import ipywidgets as widgets
+
+    from .causal import compare_distributions, empirical_distribution
+
+    sizes = [dcm.variables[name].size for name in (treatment, outcome)]
+    options = [("no intervention (observe)", -1)] + [(f"do({treatment}={x})", x) for x in range(sizes[0])]
+
+    def show(value: int = 0) -> None:
+        do = {} if value < 0 else {treatment: value}
+        samples = dcm.sample(n, do=do)
+        dists = {"Modular-DCM": empirical_distribution([samples[outcome]], sizes[1:])}
+        if truth is not None and value >= 0:
+            dists["truth"] = truth[value]
+        label = f"do({treatment}={value})" if value >= 0 else "observational"
+        compare_distributions(dists, outcome, title=f"P({outcome} | {label})")
+        if image is not None:
+            viz.image_grid(samples[image][:images_shown], ncols=8)
+        plt.show()
+
+    return widgets.interactive(show, value=widgets.Dropdown(options=options, value=0, description="intervene"))
