@@ -35,10 +35,79 @@ def model_check(kind: str, batch: int = 256) -> Callable[[int], int]:
     return run
 
 
+def local_check(mode: str, kind: str, batch: int = 256) -> Callable[[int], int]:
+    from modlearn import local
+
+    def run(steps: int) -> int:
+        ds = _digits28()
+        model = ml.make_model(kind, ds.input_shape, hidden=(256, 256, 256)) if kind == "mlp" else \
+            ml.make_model(kind, ds.input_shape)
+        local.train_local(model, ds, local.LocalConfig(mode=mode),
+                          ml.TrainConfig(epochs=100, max_steps=steps, batch_size=batch, progress=False))
+        return steps * batch
+    return run
+
+
+def incubation_check(steps: int) -> int:
+    from modlearn import incubation
+
+    ds = _digits28()
+    config = incubation.IncubationConfig(meta_steps=steps, incubation_steps=steps // 4, finetune_steps=steps // 4,
+                                         batch_size=256)
+    meta, target = incubation.make_pair("vit", ds.input_shape)
+    di = incubation.DeepIncubation(meta, target, ds.input_shape, config)
+    di.pretrain_meta(ds)
+    di.incubate_all(ds, parallel=False)
+    di.finetune(di.assemble(), ds)
+    return (steps + 4 * (steps // 4) + steps // 4) * 256
+
+
+def nemo_check(method: str, kind: str) -> Callable[[int], int]:
+    from modlearn import nemo
+
+    def run(steps: int) -> int:
+        ds = _digits28()
+        nemo.train_modular(ml.make_model(kind, ds.input_shape), ds, nemo.ModularConfig(method=method),
+                           ml.TrainConfig(epochs=100, max_steps=steps, batch_size=256, progress=False))
+        return steps * 256
+    return run
+
+
+def bimt_check(steps: int) -> int:
+    from modlearn import bimt
+
+    ds = _digits28()
+    ds.train, ds.val = ml.Split(ds.train.x.flatten(1), ds.train.y), ml.Split(ds.val.x.flatten(1), ds.val.y)
+    model = bimt.BioMLP([784, 100, 100, 10], geometry="2d")
+    bimt.train_bimt(model, ds, "bimt", bimt.BIMTConfig(steps=steps, batch_size=256, swap_every=50, top_k=30,
+                                                       weight_factor=2.0))
+    return steps * 256
+
+
+def causal_check(steps: int) -> int:
+    from modlearn import causal
+
+    scm, graph = causal.front_door_scm()
+    data = scm.sample(20000, seed=0)
+    dcm = causal.DCM(graph, [causal.Variable(v, "discrete", 2) for v in "XZY"],
+                     causal.DCMConfig(max_steps=steps // 2, batch_size=200))
+    causal.train_modular(dcm, data)
+    return steps * 200
+
+
 CHECKS: dict[str, Callable[[int], int]] = {
     "e2e mlp": model_check("mlp"),
     "e2e cnn": model_check("cnn"),
     "e2e vit": model_check("vit"),
+    "local dgl cnn": local_check("dgl", "cnn"),
+    "local greedy mlp": local_check("greedy", "mlp"),
+    "local forward-forward mlp": local_check("ff", "mlp"),
+    "deep incubation vit": incubation_check,
+    "nemo mlp": nemo_check("nemo", "mlp"),
+    "mwt cnn": nemo_check("mwt", "cnn"),
+    "nemo vit": nemo_check("nemo", "vit"),
+    "bimt 784-100-100-10": bimt_check,
+    "modular-dcm front-door": causal_check,
 }
 
 
