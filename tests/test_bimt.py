@@ -6,6 +6,17 @@ import torch
 from modlearn import bimt, viz, widgets
 from modlearn.data import symbolic_task, two_moons
 
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These networks are tiny: thread hand-offs cost more than they save (a lot on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 GEOMETRIES = [
     ("1d", [4, 20, 20, 2], {}),
     ("2d", [16, 9, 9, 5], {}),
