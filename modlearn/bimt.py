@@ -285,7 +285,8 @@ class LambdaSchedule(Hook):
 
 def importance(model: BioMLP, layer: int) -> torch.Tensor:
     """Score of each site of `layer`: sum of |incoming| + |outgoing| weights of its neurons: `(sites,)`."""
-    score = torch.zeros(model.widths[layer], device=model.in_perm.device)
+    weight = model.linears[0].weight
+    score = torch.zeros(model.widths[layer], dtype=weight.dtype, device=weight.device)
     if layer > 0:
         score += model.linears[layer - 1].weight.detach().abs().sum(1)
     if layer < len(model.linears):
