@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Iterable, Sequence
@@ -178,34 +179,36 @@ class BioMLP(nn.Module):
         return h[:, torch.argsort(self.out_perm)]
 
     @torch.no_grad()
-    def permute_layer(self, layer: int, perm: torch.Tensor,
-                      optimizer: torch.optim.Optimizer | None = None) -> None:
+    def permute_layer(self, layer: int, perm: torch.Tensor, optimizer: torch.optim.Optimizer | None = None,
+                      moved: torch.Tensor | None = None) -> None:
         """Reorder the neurons of layer `layer` by `perm` (new neuron k = old neuron `perm[k]`).
 
         Incoming rows, biases, outgoing columns, the tracked input/output order and any matching
-        optimizer state move together, so outputs and further training are unchanged.
+        optimizer state move together, so outputs and further training are unchanged. `moved`
+        (optional) lists the only indices `perm` changes, so a swap copies two slices, not a layer.
         """
         perm = perm.to(self.in_perm.device)
+        moved = torch.arange(len(perm), device=perm.device) if moved is None else moved.to(perm.device)
         if layer > 0:
             incoming = self.linears[layer - 1]
-            _permute_parameter(incoming.weight, perm, 0, optimizer)
-            _permute_parameter(incoming.bias, perm, 0, optimizer)
+            _permute_parameter(incoming.weight, perm, moved, 0, optimizer)
+            _permute_parameter(incoming.bias, perm, moved, 0, optimizer)
         else:
-            self.in_perm.copy_(self.in_perm[perm])
+            self.in_perm[moved] = self.in_perm[perm[moved]]
         if layer < len(self.linears):
-            _permute_parameter(self.linears[layer].weight, perm, 1, optimizer)
+            _permute_parameter(self.linears[layer].weight, perm, moved, 1, optimizer)
         else:
-            self.out_perm.copy_(self.out_perm[perm])
+            self.out_perm[moved] = self.out_perm[perm[moved]]
 
 
-def _permute_parameter(param: nn.Parameter, perm: torch.Tensor, dim: int,
+def _permute_parameter(param: nn.Parameter, perm: torch.Tensor, moved: torch.Tensor, dim: int,
                        optimizer: torch.optim.Optimizer | None) -> None:
     tensors = [param.data]
     if optimizer is not None:
         tensors += [t for t in optimizer.state.get(param, {}).values()
                     if torch.is_tensor(t) and t.shape == param.shape]
     for t in tensors:
-        t.copy_(t.index_select(dim, perm))
+        t.index_copy_(dim, moved, t.index_select(dim, perm[moved]))
 
 
 def _check_model(model: nn.Module) -> BioMLP:
@@ -282,7 +285,8 @@ class LambdaSchedule(Hook):
 
 def importance(model: BioMLP, layer: int) -> torch.Tensor:
     """Score of each site of `layer`: sum of |incoming| + |outgoing| weights of its neurons: `(sites,)`."""
-    score = torch.zeros(model.widths[layer], device=model.in_perm.device)
+    weight = model.linears[0].weight
+    score = torch.zeros(model.widths[layer], dtype=weight.dtype, device=weight.device)
     if layer > 0:
         score += model.linears[layer - 1].weight.detach().abs().sum(1)
     if layer < len(model.linears):
@@ -326,10 +330,11 @@ def swap_sites(model: BioMLP, layer: int, i: int, j: int,
                optimizer: torch.optim.Optimizer | None = None) -> None:
     """Exchange the neurons at sites `i` and `j` of `layer` (all folds); the function is unchanged."""
     n_sites = model.num_sites(layer)
+    first = torch.arange(model.folds[layer]) * n_sites
+    moved = torch.cat([first + i, first + j])
     perm = torch.arange(model.widths[layer])
-    for f in range(model.folds[layer]):
-        perm[f * n_sites + i], perm[f * n_sites + j] = f * n_sites + j, f * n_sites + i
-    model.permute_layer(layer, perm, optimizer)
+    perm[moved] = torch.cat([first + j, first + i])
+    model.permute_layer(layer, perm, optimizer, moved)
 
 
 @torch.no_grad()
@@ -634,6 +639,7 @@ def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config
                  hooks: dict[str, Sequence[Hook]] | None = None) -> dict[str, tuple[BioMLP, dict[str, float]]]:
     """Train a fresh `make_model()` with each mode (same seed and steps): `{mode: (model, metrics)}`.
 
+    The metrics are `bimt_metrics` plus the training speed `steps_per_s`.
     `hooks[mode]` are extra hooks for that mode's run (e.g. `Snapshots` for a training movie).
     """
     config = config or BIMTConfig()
@@ -642,6 +648,43 @@ def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config
         if config.seed is not None:
             torch.manual_seed(config.seed)
         model = make_model()
-        train_bimt(model, data, mode, config, hooks=(hooks or {}).get(mode, ()))
-        results[mode] = (model, bimt_metrics(model, data, groups))
+        start = time.perf_counter()
+        history = train_bimt(model, data, mode, config, hooks=(hooks or {}).get(mode, ()))
+        steps_per_s = history.num_steps / (time.perf_counter() - start)
+        results[mode] = (model, {**bimt_metrics(model, data, groups), "steps_per_s": steps_per_s})
     return results
+
+
+# --------------------------------------------------------------------------- checks and timing of the swaps
+
+@torch.no_grad()
+def verify_swaps(model: BioMLP, x: torch.Tensor, top_k: int = 5, weight_factor: float = 1.0) -> dict[str, float]:
+    """Check the swap machinery on a copy of `model` (in float64): the largest gap between closed-form
+    and brute-force gains (first site of every layer), the largest output change after one swap
+    round, and the cost before and after that round. `x: (batch, widths[0])`.
+    """
+    model = copy.deepcopy(_check_model(model)).double().cpu()
+    x = x.double() if x.is_floating_point() else x
+    gap = max(float((swap_gains(model, layer, weight_factor)[0]
+                     - brute_force_gains(model, layer, 0, weight_factor)).abs().max())
+              for layer in range(model.num_layers))
+    before, cost_before = model(x), float(connection_cost(model, weight_factor))
+    swaps = swap_round(model, top_k, weight_factor)
+    return {"max_gain_error": gap, "max_output_change": float((model(x) - before).abs().max()),
+            "cost_before": cost_before, "cost_after": float(connection_cost(model, weight_factor)),
+            "swaps": len(swaps)}
+
+
+def time_swap_round(model: BioMLP, top_k: int = 30, weight_factor: float = 1.0, reduction: str = "sum",
+                    penalize_last: bool = True) -> dict[str, float]:
+    """Seconds of one swap round with closed-form gains vs the reference brute force (each on its own
+    float64 copy of `model`), and whether both chose the same swaps."""
+    timings, chosen = {}, {}
+    for name, brute in (("closed_form_s", False), ("brute_force_s", True)):
+        copy_ = copy.deepcopy(_check_model(model)).double().cpu()
+        start = time.perf_counter()
+        chosen[name] = swap_round(copy_, top_k, weight_factor, reduction, penalize_last, brute_force=brute)
+        timings[name] = time.perf_counter() - start
+    return {**timings, "speedup": timings["brute_force_s"] / timings["closed_form_s"],
+            "same_swaps": chosen["closed_form_s"] == chosen["brute_force_s"],
+            "swaps": len(chosen["closed_form_s"])}

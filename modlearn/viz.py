@@ -163,7 +163,7 @@ def draw_network(model, ax=None, edge_mask: Sequence[torch.Tensor] | None = None
     from matplotlib.collections import LineCollection
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3.4))
+        _, ax = plt.subplots(figsize=(4, 3.4) if model.sites(0).shape[1] == 1 else (6.5, 5.5))
     if edge_mask is not None and len(edge_mask) != len(model.linears):
         raise ValueError(f"edge_mask has {len(edge_mask)} entries, the model has {len(model.linears)} linears")
     segments, strength, positive, kept = _edge_segments(model, edge_mask, threshold)
