@@ -17,7 +17,7 @@ Introduced in `tutorials/04_clusterability.ipynb`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -61,11 +61,15 @@ class Coclusters:
     rows: torch.Tensor
     cols: torch.Tensor
     k: int
+    _masks: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def mask(self, device: torch.device | str | None = None) -> torch.Tensor:
-        """`(out, in)` boolean: True where output and input neuron share a cluster."""
-        rows, cols = self.rows.to(device), self.cols.to(device)
-        return rows[:, None] == cols[None, :]
+        """`(out, in)` boolean: True where output and input neuron share a cluster (cached per device)."""
+        key = str(device)
+        if key not in self._masks:
+            rows, cols = self.rows.to(device), self.cols.to(device)
+            self._masks[key] = rows[:, None] == cols[None, :]
+        return self._masks[key]
 
     def sizes(self) -> list[tuple[int, int]]:
         """`(outputs, inputs)` in each cluster."""
