@@ -227,3 +227,42 @@ class ResidualMLP(BlockModel):
         self.blocks = nn.ModuleList([nn.Sequential(nn.Flatten(), nn.Linear(in_features, width))])
         self.blocks.extend(ResidualBlock(width, expansion) for _ in range(depth))
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, num_classes))
+
+
+# --------------------------------------------------------------------------- added for notebook 04 (clusterability)
+
+class TokenEmbed(nn.Module):
+    """Token ids -> vectors: learned embeddings, a readout token in front, learned positions.
+
+    `x: (batch, T)` integer ids in `[0, vocab)` -> `(batch, 1 + T, dim)`.
+    """
+
+    def __init__(self, vocab: int, seq_len: int, dim: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, 1 + seq_len, dim) * 0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_floating_point() or x.ndim != 2:
+            raise ValueError(f"TokenEmbed takes integer token ids of shape (batch, T); got {x.dtype} "
+                             f"{tuple(x.shape)}")
+        tokens = self.embed(x)
+        return torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1) + self.pos
+
+
+class ModularTransformer(BlockModel):
+    """A small transformer for `(a + b) mod p` (the modular-addition model of Golechha et al. 2025,
+    after Nanda et al. 2023): learned token embeddings, `depth` pre-norm blocks, readout token.
+
+    `x: (batch, 2)` int64 pairs -> logits `(batch, p)`. Block 0 embeds; blocks 1..depth attend.
+    """
+
+    def __init__(self, p: int = 59, dim: int = 128, depth: int = 1, heads: int = 4,
+                 mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        if p < 2 or depth < 1:
+            raise ValueError(f"p={p} must be >= 2 and depth={depth} >= 1")
+        self.blocks = nn.ModuleList([TokenEmbed(p, 2, dim)])
+        self.blocks.extend(TransformerBlock(dim, heads, mlp_ratio) for _ in range(depth))
+        self.head = ClassTokenHead(dim, p)

@@ -222,3 +222,58 @@ def network_animation(snapshots, interval: int = 300, **kwargs):
     anim = FuncAnimation(fig, frame, frames=len(snapshots), interval=interval, blit=False)
     plt.close(fig)
     return anim
+
+
+# --------------------------------------------------------------------------- added for notebook 04 (clusterability)
+
+def cluster_heatmap(weight: torch.Tensor, clusters=None, title: str | None = None, ax=None):
+    """`|W|` (kernel norms for conv) with rows (outputs) and columns (inputs) sorted by co-cluster
+    and the k diagonal blocks outlined; `clusters=None` shows the layer as stored. Returns the figure."""
+    from matplotlib.patches import Rectangle
+
+    from .cluster import block_sort, clusterability, squared_edges
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.6))
+    if clusters is None:
+        ax.imshow(squared_edges(weight.detach()).sqrt().cpu().numpy(), cmap="magma", aspect="auto",
+                  interpolation="nearest")
+        ax.set_title(title or "|W| as stored", fontsize=10)
+    else:
+        ax.imshow(block_sort(weight, clusters)[0], cmap="magma", aspect="auto", interpolation="nearest")
+        r0 = c0 = 0
+        for rows, cols in clusters.sizes():
+            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), cols, rows, fill=False, edgecolor="cyan", lw=1.2))
+            r0, c0 = r0 + rows, c0 + cols
+        c = float(clusterability(weight.detach(), clusters))
+        ax.set_title(f"{title + ': ' if title else ''}C = {c:.2f}", fontsize=10)
+    ax.grid(False)
+    ax.set_xlabel("input neuron")
+    ax.set_ylabel("output neuron")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def cluster_heatmaps(panels: Sequence[tuple[str, torch.Tensor, object]]):
+    """Several `cluster_heatmap`s side by side: `panels = [(title, weight, clusters or None), ...]`."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (title, weight, clusters) in zip(axes[0], panels):
+        cluster_heatmap(weight, clusters, title, ax=ax)
+    return fig
+
+
+def tradeoff_plot(points: dict[str, tuple[float, float]], baselines: dict[str, float] | None = None,
+                  xlabel: str = "clusterability C (fitted co-clusters)", ylabel: str = "test accuracy"):
+    """One labelled point per run at `(C, accuracy)`; `baselines` draws vertical reference lines."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, (x, y) in points.items():
+        ax.plot(x, y, "o", ms=8)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    for (name, x), style in zip((baselines or {}).items(), (":", "--", "-.")):
+        ax.axvline(x, color="gray", ls=style, lw=1, label=name)
+    if baselines:
+        ax.legend(fontsize=8, loc="lower left")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig

@@ -164,3 +164,35 @@ def intervention_explorer(dcm, treatment: str, outcome: str, truth=None, image: 
         plt.show()
 
     return widgets.interactive(show, value=widgets.Dropdown(options=options, value=0, description="intervene"))
+
+
+# --------------------------------------------------------------------------- added for notebook 04 (clusterability)
+
+def cluster_explorer(models: dict[str, torch.nn.Module], max_k: int = 8, seed: int = 0):
+    """Choose a model, a layer and k: fits co-clusters, redraws the block-sorted `|W|` and prints C
+    beside the C of a random Gaussian matrix of the same shape under its own fitted co-clusters."""
+    import ipywidgets as widgets
+
+    from .cluster import clusterability, layer_weight, random_baselines, readable_layers, spectral_coclusters
+
+    if not models:
+        raise ValueError("models is empty: pass {name: model}, e.g. {'E2E': mlp}")
+    names = readable_layers(next(iter(models.values())), 2)
+    if not names:
+        raise ValueError("the model has no Linear or Conv2d layer with two neurons a side to cluster")
+
+    def show(model: str = next(iter(models)), layer: str = names[0], k: int = 4) -> None:
+        weight = layer_weight(models[model], layer)
+        if k > min(weight.shape[:2]):
+            print(f"{layer} has only {min(weight.shape[:2])} neurons on one side: choose k <= that")
+            return
+        clusters = spectral_coclusters(weight, k, seed, layer)
+        viz.cluster_heatmap(weight, clusters, title=f"{model} {layer}, k={k}")
+        plt.show()
+        base = random_baselines(*weight.shape[:2], k, trials=3, seed=seed)["fitted"]
+        print(f"C = {float(clusterability(weight.detach(), clusters)):.3f}; a random Gaussian {tuple(weight.shape[:2])} matrix "
+              f"under its own fitted co-clusters: {base:.3f}; 1/k = {1 / k:.3f}")
+
+    return widgets.interactive(show, model=widgets.Dropdown(options=list(models), description="model"),
+                               layer=widgets.Dropdown(options=names, description="layer"),
+                               k=widgets.IntSlider(4, 2, max_k, description="k"))
