@@ -31,16 +31,16 @@ def main() -> None:
     print(f"{torch.get_num_threads()} CPU threads available; target = 4 stages x 3 residual blocks of width "
           f"{args.width}; {args.steps} incubation steps per stage (batch {config.batch_size})")
     timing = incubation.time_incubation(inc, data)
+    print(f"sequential, 1 thread per incubation : {timing['sequential_s']:6.1f} s")
+    print(f"parallel, 2 processes x 1 thread    : {timing['parallel_s']:6.1f} s (with the workers' start)")
+    print(f"speed-up vs sequential 1 thread : {timing['speedup']:.2f}x (target >= 1.6x)")
+    print(f"parallel and sequential stage weights bit-identical: {timing['identical']}", flush=True)
     inc.config = replace(config, threads=2)
     start = time.perf_counter()
     inc.incubate_all(data, parallel=False)
     two_threads = time.perf_counter() - start
-    print(f"sequential, 1 thread per incubation : {timing['sequential_s']:6.1f} s")
     print(f"sequential, 2 threads per incubation: {two_threads:6.1f} s")
-    print(f"parallel, 2 processes x 1 thread    : {timing['parallel_s']:6.1f} s (with the workers' start)")
-    print(f"speed-up vs sequential 1 thread : {timing['speedup']:.2f}x (target >= 1.6x)")
     print(f"speed-up vs sequential 2 threads: {two_threads / timing['parallel_s']:.2f}x")
-    print(f"parallel and sequential (1 thread) stage weights bit-identical: {timing['identical']}")
 
 
 if __name__ == "__main__":

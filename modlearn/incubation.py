@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .data import Dataset, load_dataset, num_batches
 from .models import BlockModel, ResidualMLP, TinyViT
-from .train import History, Hook, TrainConfig, evaluate, fit
+from .train import History, Hook, TrainConfig, TrainState, evaluate, fit
 
 StageState = dict[str, torch.Tensor]
 MODEL_KINDS = ("resmlp", "vit")
@@ -47,8 +47,9 @@ MODEL_KINDS = ("resmlp", "vit")
 class IncubationConfig:
     """Settings of the three phases, after Ni et al. (ICCV 2023).
 
-    Paper defaults kept: K = 4 stages, AdamW with weight decay 0.05, base learning rate 5e-4,
-    gradient clipping 1.0 when fine-tuning, and meta : incubation : fine-tuning budgets in the
+    Paper defaults kept: K = 4 stages, AdamW with weight decay 0.05, base learning rate 5e-4 with a
+    cosine decay to `min_lr` = 1e-5 in every phase, gradient clipping 1.0 when fine-tuning, and
+    meta : incubation : fine-tuning budgets in the
     ratio 300 : 100 : 100 (epochs on ImageNet there, optimizer steps here, so that full and
     low-data runs cost the same). `threads` is the torch thread count of every incubation, in
     worker processes and in the sequential path alike (so both give bit-identical weights);
@@ -61,6 +62,7 @@ class IncubationConfig:
     finetune_steps: int = 1000
     batch_size: int = 128
     lr: float = 5e-4
+    min_lr: float = 1e-5
     weight_decay: float = 0.05
     finetune_grad_clip: float | None = 1.0
     workers: int = 2
@@ -75,14 +77,33 @@ class IncubationConfig:
         for name, value in counts.items():
             if int(value) < 1:
                 raise ValueError(f"{name}={value} must be >= 1")
+        if not 0 <= self.min_lr < self.lr:
+            raise ValueError(f"min_lr={self.min_lr} must lie in [0, lr={self.lr})")
 
-    def train_config(self, steps: int, n_train: int, desc: str, seed: int,
-                     grad_clip: float | None = None) -> TrainConfig:
-        """A `TrainConfig` running exactly `steps` optimizer steps over `n_train` samples."""
-        epochs = math.ceil(steps / num_batches(n_train, self.batch_size))
-        return TrainConfig(epochs=epochs, max_steps=steps, batch_size=self.batch_size, lr=self.lr,
-                           optimizer="adamw", weight_decay=self.weight_decay, grad_clip=grad_clip,
-                           seed=seed, progress=self.progress, desc=desc)
+    def train(self, model: nn.Module, data: Dataset, steps: int, desc: str, seed: int,
+              grad_clip: float | None = None, hooks: Iterable[Hook] = (),
+              params: Iterable[nn.Parameter] | None = None) -> History:
+        """`fit` for exactly `steps` AdamW steps with the cosine learning-rate decay."""
+        epochs = math.ceil(steps / num_batches(len(data.train), self.batch_size))
+        config = TrainConfig(epochs=epochs, max_steps=steps, batch_size=self.batch_size, lr=self.lr,
+                             optimizer="adamw", weight_decay=self.weight_decay, grad_clip=grad_clip,
+                             seed=seed, progress=self.progress, desc=desc)
+        return fit(model, data, config, hooks=[CosineDecay(self.min_lr), *hooks], params=params)
+
+
+class CosineDecay(Hook):
+    """Learning rate `min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2` after step t of T (the paper's)."""
+
+    def __init__(self, min_lr: float) -> None:
+        self.min_lr = min_lr
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self.base = [group["lr"] for group in state.optimizer.param_groups]
+
+    def on_step_end(self, state: TrainState) -> None:
+        progress = min(1.0, state.step / state.total_steps)
+        for group, base in zip(state.optimizer.param_groups, self.base):
+            group["lr"] = self.min_lr + 0.5 * (base - self.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 # --------------------------------------------------------------------------- stages
@@ -207,10 +228,9 @@ def incubate_stage(meta_stages: Sequence[nn.Module], target_stage: nn.Module, in
     the hybrid's output. Runs with `config.threads` torch threads and seed `config.seed + index`.
     """
     hybrid = build_hybrid(meta_stages, target_stage, index)
-    train_config = config.train_config(config.incubation_steps, len(data.train), f"incubate stage {index}",
-                                       seed=config.seed + index)
     with torch_threads(config.threads):
-        return fit(hybrid, data, train_config, hooks=hooks, params=target_stage.parameters())
+        return config.train(hybrid, data, config.incubation_steps, f"incubate stage {index}",
+                            config.seed + index, hooks=hooks, params=target_stage.parameters())
 
 
 def _cpu_state(module: nn.Module) -> StageState:
@@ -283,8 +303,7 @@ class DeepIncubation:
 
     def pretrain_meta(self, data: Dataset) -> History:
         """Phase 1: train the meta model end to end for `config.meta_steps` steps."""
-        cfg = self.config.train_config(self.config.meta_steps, len(data.train), "meta model", self.config.seed)
-        return fit(self.meta, data, cfg)
+        return self.config.train(self.meta, data, self.config.meta_steps, "meta model", self.config.seed)
 
     def hybrid(self, index: int) -> StagedModel:
         """The hybrid of incubation `index`, with a fresh copy of the initial target stage."""
@@ -328,17 +347,15 @@ class DeepIncubation:
 
     def finetune(self, model: nn.Module, data: Dataset) -> History:
         """Phase 3b: fine-tune the assembled `model` end to end for `config.finetune_steps` steps."""
-        cfg = self.config.train_config(self.config.finetune_steps, len(data.train), "fine-tune",
-                                       self.config.seed, grad_clip=self.config.finetune_grad_clip)
-        return fit(model, data, cfg)
+        return self.config.train(model, data, self.config.finetune_steps, "fine-tune", self.config.seed,
+                                 grad_clip=self.config.finetune_grad_clip)
 
     def train_e2e(self, data: Dataset) -> tuple[nn.Module, History]:
         """The baseline: the initial target trained end to end for `incubation_steps + finetune_steps`
         steps, i.e. as many updates of every target block as incubation plus fine-tuning give it."""
         model = copy.deepcopy(self.target)
         steps = self.config.incubation_steps + self.config.finetune_steps
-        cfg = self.config.train_config(steps, len(data.train), "E2E", self.config.seed)
-        return model, fit(model, data, cfg)
+        return model, self.config.train(model, data, steps, "E2E", self.config.seed)
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.num_stages:
