@@ -1,6 +1,6 @@
 """Wall-clock of the K = 4 incubations of Deep Incubation: one after the other vs 2 worker processes.
 
-    python benchmarks/incubation_parallel.py [--steps 300] [--width 256]
+    python benchmarks/incubation_parallel.py [--steps 600] [--width 256]
 
 The incubations share nothing but the frozen meta model, so they parallelize like independent
 jobs. Every incubation runs with 1 torch thread in both modes (so both give bit-identical
@@ -21,7 +21,7 @@ from modlearn.data import load_dataset
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300, help="incubation steps per stage")
+    parser.add_argument("--steps", type=int, default=600, help="incubation steps per stage")
     parser.add_argument("--width", type=int, default=256)
     args = parser.parse_args()
     data = load_dataset("digits", resize=28, verbose=False)
