@@ -624,14 +624,6 @@ def bimt_metrics(model: BioMLP, data: Dataset, groups: Sequence[Sequence[int]] |
     return result
 
 
-def format_metrics(rows: dict[str, dict[str, float]]) -> str:
-    """A text table: one row per run (e.g. ablation mode), one column per metric."""
-    columns = list(next(iter(rows.values())))
-    width = max(len(name) for name in rows) + 2
-    lines = [" " * width + "".join(f"{c:>14}" for c in columns)]
-    for name, values in rows.items():
-        lines.append(f"{name:<{width}}" + "".join(f"{values[c]:>14.4g}" for c in columns))
-    return "\n".join(lines)
 
 
 def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config: BIMTConfig | None = None,

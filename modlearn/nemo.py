@@ -673,15 +673,6 @@ class ModularAnalysis:
         return row
 
 
-def format_rows(rows: dict[str, dict[str, float]]) -> str:
-    """A text table, one row per name (e.g. `"nemo {3,5,8}"`), one column per metric."""
-    keys = list(next(iter(rows.values())))
-    width = max(len(name) for name in rows) + 2
-    lines = [" " * width + "  ".join(f"{k:>16}" for k in keys)]
-    for name, row in rows.items():
-        cells = [f"{row[k]:>16.4g}" if isinstance(row[k], float) else f"{row[k]:>16}" for k in keys]
-        lines.append(f"{name:<{width}}" + "  ".join(cells))
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- pictures

@@ -65,6 +65,17 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def format_rows(rows: dict[str, dict[str, Any]], width: int = 14) -> str:
+    """A text table: one row per name (a method, a mode), one column per metric (floats as 4 digits)."""
+    keys = list(next(iter(rows.values())))
+    first = max(len(name) for name in rows) + 2
+    lines = [" " * first + "".join(f"{k:>{width}}" for k in keys)]
+    for name, row in rows.items():
+        cells = [f"{row[k]:>{width}.4g}" if isinstance(row[k], float) else f"{row[k]!s:>{width}}" for k in keys]
+        lines.append(f"{name:<{first}}" + "".join(cells))
+    return "\n".join(lines)
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
         value = value.item()
