@@ -520,12 +520,15 @@ class DCM(nn.Module):
             self.train(was_training)
         return {v: self.variables[v].decode(values[v]).cpu() for v in self.graph.nodes}
 
-    def interventional(self, target: str, treatment: str, n: int = 20_000) -> np.ndarray:
+    def interventional(self, target: str, treatment: str, n: int = 20_000, chunk: int = 4096) -> np.ndarray:
         """`P(target | do(treatment = x))` as an array `(treatment size, target size)` from `n`
-        samples per value (both variables discrete)."""
+        samples per value (both variables discrete), drawn `chunk` at a time to bound memory."""
         sizes = [self._discrete(name).size for name in (treatment, target)]
-        return np.stack([empirical_distribution([self.sample(n, do={treatment: x})[target]], sizes[1:])
-                         for x in range(sizes[0])])
+        rows = []
+        for x in range(sizes[0]):
+            draws = [self.sample(min(chunk, n - start), do={treatment: x})[target] for start in range(0, n, chunk)]
+            rows.append(empirical_distribution([torch.cat(draws)], sizes[1:]))
+        return np.stack(rows)
 
     def _discrete(self, name: str) -> Variable:
         self.graph.check_names([name])
