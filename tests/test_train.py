@@ -123,3 +123,20 @@ def test_backprop_checker_accepts_autograd_and_rejects_a_wrong_gradient():
 
     with pytest.raises(AssertionError, match="dw1"):
         checks.check_backprop(wrong)
+
+
+def test_conv_models_train_channels_last_with_the_same_function(digits):
+    channels_last = torch.channels_last
+    torch.manual_seed(0)
+    cnn = ml.make_model("cnn", digits.input_shape, channels=(8, 16)).eval()
+    x = digits.test.x[:64]
+    before = cnn(x)
+    assert torch.allclose(cnn.to(memory_format=channels_last)(x.contiguous(memory_format=channels_last)), before, atol=1e-5)
+    accs = {}
+    for flag in (None, False):
+        torch.manual_seed(0)
+        model = ml.make_model("cnn", digits.input_shape, channels=(8, 16))
+        fit(model, digits, TrainConfig(epochs=5, progress=False, channels_last=flag))
+        assert model.blocks[1][0].weight.is_contiguous(memory_format=channels_last) == (flag is None)
+        accs[flag] = ml.evaluate(model, digits)["acc"]
+    assert accs[None] > 0.5 and abs(accs[None] - accs[False]) < 0.05
