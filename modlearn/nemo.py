@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from .data import Split, iterate_batches
 from .env import seed_everything
-from .models import CNN, MLP, BlockModel, TinyViT
+from .models import CNN, MLP, BlockModel, TinyViT, count_parameters
 from .train import CrossEntropy, History, Objective, TrainConfig, evaluate, fit
 
 Keep = dict[str, torch.Tensor]  # masked-layer name -> bool (units,) kept units
@@ -667,8 +667,8 @@ class ModularAnalysis:
                     "unit_retention": unit_retention(module_units(self.class_masks, classes)),
                     "cohesion": cohesion(self.train_masks, self.train_y, self.class_masks),
                     "coupling": coupling(self.class_masks),
-                    "module_params": sum(p.numel() for p in module.parameters()),
-                    "full_params": sum(p.numel() for p in self.model.parameters()),
+                    "module_params": count_parameters(module),
+                    "full_params": count_parameters(self.model),
                     "module_ms": 1000 * inference_time(module, x), "full_ms": 1000 * inference_time(self.model, x)})
         return row
 

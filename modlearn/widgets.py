@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import viz
+from .models import count_parameters
 
 
 def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -120,8 +121,8 @@ def module_picker(analysis, test, initial=(3, 5, 8)):
             print("pick at least one class")
             return
         module = analysis.module(classes)
-        print(f"module for classes {sorted(classes)}: {sum(p.numel() for p in module.parameters()):,} parameters "
-              f"(full model {sum(p.numel() for p in analysis.model.parameters()):,}), "
+        print(f"module for classes {sorted(classes)}: {count_parameters(module):,} parameters "
+              f"(full model {count_parameters(analysis.model):,}), "
               f"weight retention {nemo.weight_retention(analysis.model, module):.1%}, "
               f"accuracy {nemo.subtask_accuracy(module, test, classes):.3f} "
               f"(full model restricted to them: {nemo.subtask_accuracy(analysis.model, test, classes, restrict=True):.3f})")
