@@ -337,7 +337,7 @@ def _read_idx(path: Path, ndim: int, kind: str) -> np.ndarray:
     if size == header:
         raise DataUnavailableError(f"{path} holds no {kind} (shape {tuple(dims)}); replace it with "
                                    "the original file")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
 def _check_images_and_labels(images: np.ndarray, labels: np.ndarray, source: str,
