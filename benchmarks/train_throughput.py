@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 import modlearn as ml
-from modlearn.data import _digits_arrays, _read_idx_split, default_root, mnist_on_disk
+from modlearn.data import default_root, digits_arrays, mnist_on_disk, read_idx_split
 
 BATCH = 128
 
@@ -43,9 +43,9 @@ class PILImages(torch.utils.data.Dataset):
 def uint8_images() -> tuple[np.ndarray, np.ndarray, str]:
     """MNIST's test split when on disk (as on Binder with MODLEARN_DATA), else digits upsampled to 28x28."""
     if mnist_on_disk():
-        images, labels = _read_idx_split(default_root() / "MNIST" / "raw", "t10k")
+        images, labels = read_idx_split(default_root() / "MNIST" / "raw", "t10k")
         return images, labels, "MNIST test split (10,000 real 28x28 images)"
-    images, labels = _digits_arrays()
+    images, labels = digits_arrays()
     big = F.interpolate(torch.as_tensor(images).float().unsqueeze(1), size=28, mode="bilinear")
     return big.squeeze(1).clamp(0, 255).byte().numpy(), labels, "digits upsampled to 28x28 (MNIST not on disk)"
 

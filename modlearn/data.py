@@ -10,6 +10,7 @@ import gzip
 import math
 import os
 import socket
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +18,8 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .env import BUDGETS
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10",
@@ -30,7 +33,12 @@ _CLASS_NAMES = {
 
 
 class DataUnavailableError(RuntimeError):
-    """The files of a dataset are not on disk and could not be downloaded."""
+    """The files of a dataset are missing, unreadable or invalid, and could not be downloaded.
+
+    A `RuntimeError`, not a `ValueError`: the arguments were fine, the files on disk are not.
+    The message names the file (or folder) and the reason; `load_for_notebook` catches it and
+    falls back to the embedded digits.
+    """
 
 
 @dataclass
@@ -108,21 +116,24 @@ def load_dataset(name: str, root: str | Path | None = None, *, resize: int | Non
     - `"digits"`: scikit-learn's 8x8 handwritten digits (1,797 real images, no network);
       `resize=28` upsamples them so MNIST-sized models fit.
     - `"mnist"`, `"fashion-mnist"`, `"cifar10"`: read from `root` (else `MODLEARN_DATA`, else a
-      user cache). Files are downloaded only when `download=True` or when they are missing.
-      When only the test split is on disk it is split into train/val/test (and said so).
+      user cache). Files are downloaded only when `download=True` or when they are missing
+      from an existing folder; a folder that does not exist is created only with `download=True`.
+      With a training split on disk, `val_fraction` of it validates and the test split tests;
+      when only the test split is on disk it is split 80/10/10 into train/val/test (and said so).
 
+    Every file read is validated (IDX header, size, shapes, counts, labels in 0..9); a missing
+    or broken file raises `DataUnavailableError` naming it. Bad arguments raise `ValueError`.
     `max_train` keeps a seeded subset of the training split (budgets use it).
     """
     key = canonical_name(name)
-    if not 0.0 < val_fraction < 0.5:
-        raise ValueError(f"val_fraction={val_fraction} must lie in (0, 0.5)")
+    _check_arguments(root=root, resize=resize, seed=seed, val_fraction=val_fraction,
+                     max_train=max_train)
     if key == "digits":
-        x, y = _digits_arrays()
+        x, y = digits_arrays()
         parts = _three_way_split(x, y, seed, val_fraction, test_fraction=0.2)
         description = "scikit-learn digits (1,797 real 8x8 images, embedded, offline)"
     else:
-        parts, description = _load_image_dataset(key, Path(root) if root else default_root(),
-                                                 download, seed, val_fraction)
+        parts, description = _load_image_dataset(key, root, download, seed, val_fraction)
     train, val, test = (_to_float_images(x) for x, _ in parts)
     if resize and tuple(train.shape[-2:]) != (resize, resize):
         train, val, test = (F.interpolate(t, size=(resize, resize), mode="bilinear",
@@ -145,8 +156,12 @@ def load_for_notebook(dataset: str = "auto", budget: str = "cpu", *, seed: int =
 
     `"auto"` picks MNIST when its files are on disk (e.g. `MODLEARN_DATA=../shared/data`) at the
     `cpu`/`gpu` budgets and the embedded digits otherwise (always at `smoke`). An explicit name
-    that cannot be loaded falls back to digits, and the output says why.
+    that cannot be loaded (missing, truncated or invalid files) falls back to digits, and the
+    output says why. `budget` must be one of `modlearn.env.BUDGETS`.
     """
+    if budget not in BUDGETS:
+        raise ValueError(f"budget={budget!r} is not a known budget: expected one of {BUDGETS}; "
+                         "pass one of them (the notebook's BUDGET parameter)")
     if dataset == "auto":
         dataset = "mnist" if budget != "smoke" and mnist_on_disk() else "digits"
         if dataset == "digits" and budget != "smoke":
@@ -213,13 +228,58 @@ def modular_addition(p: int = 59, train_fraction: float = 0.8, seed: int = 0) ->
                    class_names=[str(i) for i in range(p)])
 
 
-# --------------------------------------------------------------------------- internals
-
-def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as uint8 `images: (1797, 8, 8)` in 0..255 and int64 `labels: (1797,)`."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     return (bunch.images * (255.0 / 16.0)).astype(np.uint8), bunch.target.astype(np.int64)
+
+
+def read_idx_split(raw: str | Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """One MNIST-layout split from `raw/<prefix>-images-idx3-ubyte[.gz]` and `...-labels-idx1-ubyte[.gz]`.
+
+    Returns uint8 `images: (n, height, width)` and int64 `labels: (n,)`, or None when either file
+    is absent. Raises `DataUnavailableError` naming the file when it is unreadable, truncated, not
+    uint8 IDX of the right rank, empty, when the counts differ or a label is outside 0..9.
+    Reads only; never creates anything.
+    """
+    raw = Path(raw)
+    images = _idx_path(raw, f"{prefix}-images-idx3-ubyte")
+    labels = _idx_path(raw, f"{prefix}-labels-idx1-ubyte")
+    if images is None or labels is None:
+        return None
+    x, y = _read_idx(images, ndim=3, kind="images"), _read_idx(labels, ndim=1, kind="labels")
+    _check_images_and_labels(x, y, f"{images} with {labels}")
+    return x, y.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- internals
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_optional_count(name: str, value: object, none_means: str) -> None:
+    if value is not None and not (_is_int(value) and value >= 1):
+        raise ValueError(f"{name}={value!r} is not allowed: expected an int >= 1, or None "
+                         f"({none_means})")
+
+
+def _check_arguments(*, root: object, resize: object, seed: object, val_fraction: object,
+                     max_train: object) -> None:
+    """`ValueError` naming the first argument of `load_dataset` that has a wrong type or value."""
+    _check_optional_count("resize", resize, "None keeps the images' own size")
+    _check_optional_count("max_train", max_train, "None keeps the whole training split")
+    if not _is_int(seed):
+        raise ValueError(f"seed={seed!r} is not allowed: expected an int, e.g. seed=0")
+    if (isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float))
+            or not 0.0 < val_fraction < 0.5):
+        raise ValueError(f"val_fraction={val_fraction!r} is not allowed: expected a float in "
+                         "(0, 0.5), e.g. val_fraction=0.1")
+    if root is not None and (not isinstance(root, (str, os.PathLike)) or str(root) == ""):
+        raise ValueError(f"root={root!r} is not allowed: expected a folder as str or pathlib.Path, "
+                         "or None to use MODLEARN_DATA")
 
 
 def _to_float_images(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -248,30 +308,80 @@ def _idx_path(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (gzip or plain): big-endian header, then uint8 data."""
+def _read_bytes(path: Path) -> bytes:
+    """The content of `path`, gunzipped when it ends in `.gz`."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read()
+    except (EOFError, zlib.error, OSError) as err:
+        raise DataUnavailableError(f"{path} cannot be read ({type(err).__name__}: {err}): the file is "
+                                   "truncated or corrupt; replace it with a complete copy") from err
+
+
+def _read_idx(path: Path, ndim: int, kind: str) -> np.ndarray:
+    """uint8 array of rank `ndim` from an IDX file (big-endian header, then uint8 data), size checked."""
+    raw = _read_bytes(path)
+    header, magic_expected = 4 + 4 * ndim, 0x0800 + ndim
     magic = int.from_bytes(raw[:4], "big")
-    ndim = magic & 0xFF
-    if magic >> 8 != 0x08:
-        raise ValueError(f"{path} is not a uint8 IDX file (magic {magic})")
+    if len(raw) < header or magic != magic_expected:
+        raise DataUnavailableError(
+            f"{path} is not uint8 {kind} in IDX format: found magic number {magic} in a {len(raw)}-byte "
+            f"file, expected {magic_expected} ({ndim} dimension(s)); replace it with the original file")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    size = header + math.prod(dims)
+    if len(raw) != size:
+        raise DataUnavailableError(
+            f"{path}: its header announces {kind} of shape {tuple(dims)} ({size} bytes) but the file "
+            f"holds {len(raw)} bytes: it is truncated or corrupt; replace it with a complete copy")
+    if size == header:
+        raise DataUnavailableError(f"{path} holds no {kind} (shape {tuple(dims)}); replace it with "
+                                   "the original file")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
-def _read_idx_split(raw: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
-    images = _idx_path(raw, f"{prefix}-images-idx3-ubyte")
-    labels = _idx_path(raw, f"{prefix}-labels-idx1-ubyte")
-    if images is None or labels is None:
-        return None
-    return _read_idx(images), _read_idx(labels).astype(np.int64)
+def _check_images_and_labels(images: np.ndarray, labels: np.ndarray, source: str,
+                             num_classes: int = 10) -> None:
+    """`DataUnavailableError` naming `source` unless counts match, there are samples and labels fit."""
+    if len(images) != len(labels):
+        raise DataUnavailableError(f"{source}: {len(images)} images but {len(labels)} labels; the "
+                                   "counts must match: replace the files with a matching pair")
+    if len(labels) == 0:
+        raise DataUnavailableError(f"{source}: no samples; replace the files with the original ones")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        raise DataUnavailableError(f"{source}: labels span {low}..{high} but the classes are "
+                                   f"0..{num_classes - 1}: these are not this dataset's labels; "
+                                   "replace the files with the original ones")
 
 
-def _load_image_dataset(key: str, root: Path, download: bool, seed: int, val_fraction: float):
+def _check_no_empty_split(parts: list[tuple[np.ndarray, np.ndarray]], origin: str) -> None:
+    empty = [name for name, (_, y) in zip(("train", "val", "test"), parts) if len(y) == 0]
+    if empty:
+        raise DataUnavailableError(f"{origin} holds too few images: the {'/'.join(empty)} split would "
+                                   "be empty; use the complete files")
+
+
+def _resolve_root(root: str | Path | None) -> tuple[Path, str]:
+    """The data folder and how the user named it, e.g. `MODLEARN_DATA=/data` (for messages)."""
+    if root is not None:
+        return Path(root).expanduser(), f"root={root}"
+    path = default_root()
+    return path, (f"MODLEARN_DATA={path}" if os.environ.get("MODLEARN_DATA")
+                  else f"the default data folder {path}")
+
+
+def _load_image_dataset(key: str, root_arg: str | Path | None, download: bool, seed: int,
+                        val_fraction: float):
+    root, named = _resolve_root(root_arg)
+    if not download and not root.exists():
+        raise DataUnavailableError(f"{named} does not exist: create it and put the {key} files there "
+                                   "(torchvision layout), pass download=True to fetch them, or use "
+                                   "the offline dataset 'digits'")
+    if download:
+        _download(key, root)
     found = _read_from_disk(key, root)
-    if found is None or download:
+    if found is None and not download:
         _download(key, root)
         found = _read_from_disk(key, root)
     if found is None:
@@ -279,11 +389,13 @@ def _load_image_dataset(key: str, root: Path, download: bool, seed: int, val_fra
     train, test, origin = found
     if train is None:
         parts = _three_way_split(*test, seed, val_fraction=0.1, test_fraction=0.1)
+        _check_no_empty_split(parts, origin)
         print(f"Only the {key} test split is on disk ({len(test[1])} images under {root}); "
               "splitting it 80/10/10 into train/val/test.")
         return parts, f"{key} test split only ({len(test[1]):,} real images from {origin}), split 80/10/10"
-    tr, va = _three_way_split(*train, seed, val_fraction=val_fraction, test_fraction=0.0)[::2]
-    return [tr, va, test], f"{key} ({len(train[1]):,} train + {len(test[1]):,} test images from {origin})"
+    parts = [*_three_way_split(*train, seed, val_fraction=val_fraction, test_fraction=0.0)[:2], test]
+    _check_no_empty_split(parts, origin)
+    return parts, f"{key} ({len(train[1]):,} train + {len(test[1]):,} test images from {origin})"
 
 
 def _read_from_disk(key: str, root: Path):
@@ -291,21 +403,33 @@ def _read_from_disk(key: str, root: Path):
     if key == "cifar10":
         return _read_cifar(root)
     raw = root / _TORCHVISION_FOLDER[key] / "raw"
-    test = _read_idx_split(raw, "t10k")
+    test = read_idx_split(raw, "t10k")
     if test is None:
         return None
-    return _read_idx_split(raw, "train"), test, str(raw)
+    return read_idx_split(raw, "train"), test, str(raw)
 
 
 def _read_cifar(root: Path):
+    """Both CIFAR-10 splits through torchvision, validated; None when their folder is absent."""
+    folder = root / "cifar-10-batches-py"
+    if not folder.is_dir():
+        return None
     try:
         from torchvision.datasets import CIFAR10
 
         sets = [CIFAR10(str(root), train=flag, download=False) for flag in (True, False)]
-    except (RuntimeError, ImportError):
-        return None
-    train, test = ((s.data, np.asarray(s.targets, dtype=np.int64)) for s in sets)
-    return train, test, str(root / "cifar-10-batches-py")
+    except Exception as err:  # checksum, pickle and I/O failures all mean the folder is unusable
+        raise DataUnavailableError(f"{folder} cannot be read by torchvision ({type(err).__name__}: "
+                                   f"{err}); replace it with the original CIFAR-10 files") from err
+    splits = []
+    for flag, s in zip(("train", "test"), sets):
+        x, y = np.asarray(s.data), np.asarray(s.targets, dtype=np.int64)
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
+            raise DataUnavailableError(f"{folder} ({flag}): images of shape {x.shape} and type {x.dtype}, "
+                                       "expected uint8 (n, 32, 32, 3); replace the folder")
+        _check_images_and_labels(x, y, f"{folder} ({flag})")
+        splits.append((x, y))
+    return splits[0], splits[1], str(folder)
 
 
 def _download(key: str, root: Path) -> None:
