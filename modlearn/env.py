@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .results import record
+
 BUDGETS = ("smoke", "cpu", "gpu")
 
 
@@ -54,31 +56,56 @@ def resolve_budget(budget: str) -> str:
 
 @dataclass
 class Setup:
-    """What a notebook's setup cell decided: budget, device and seed."""
+    """What a notebook's setup cell decided: budget, device, seed, torch threads, determinism."""
 
     budget: str
     device: torch.device
     seed: int
+    threads: int = 1
+    deterministic: bool = False
 
     def pick(self, smoke, cpu, gpu=None):
         """Choose a value by budget: `setup.pick(smoke=1, cpu=5, gpu=50)` (gpu defaults to cpu)."""
         return {"smoke": smoke, "cpu": cpu, "gpu": cpu if gpu is None else gpu}[self.budget]
 
 
-def setup(budget: str = "cpu", seed: int = 0, threads: int | None = None, verbose: bool = True) -> Setup:
+def setup(budget: str = "cpu", seed: int = 0, threads: int | None = None, verbose: bool = True,
+          deterministic: bool = False) -> Setup:
     """One call at the top of every notebook: budget, seed, device, thread cap, figure style.
 
-    Threads default to the CPUs this process may use, capped at 4 (Binder gives 1-2).
+    Threads default to the CPUs this process may use, capped at 4 (Binder gives 1-2). The thread
+    count is recorded (`torch_threads`), because a seeded CPU run repeats exactly only at the same
+    thread count: matrix products and convolutions split their sums across threads, and another
+    split rounds differently (measured: 1 vs 2 threads, 20 steps, max weight difference 1e-6 for
+    an MLP and 1e-2 for a CNN).
+
+    `deterministic=True` makes a seeded run identical on any machine with the same torch build and
+    CPU family, whatever its core count: one torch thread (with `threads` left unset or 1) and
+    `torch.use_deterministic_algorithms(True)`, which raises on the few operations that have no
+    deterministic kernel. Different CPU instruction sets (AVX2 vs AVX-512) or torch versions can
+    still round differently; nothing on the CPU side can promise that.
     """
     budget = resolve_budget(budget)
+    if deterministic and threads not in (None, 1):
+        raise ValueError(f"setup(threads={threads}, deterministic=True): a deterministic CPU run uses "
+                         "one thread; leave threads unset or pass deterministic=False")
     seed_everything(seed)
-    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(threads or max(1, min(4, ncpu)))
+    torch.set_num_threads(1 if deterministic else threads or max(1, min(4, available_cpus())))
+    torch.use_deterministic_algorithms(deterministic)
     device = resolve_device("auto")
     _style_figures()
+    chosen = Setup(budget=budget, device=device, seed=seed, threads=torch.get_num_threads(),
+                   deterministic=deterministic)
     if verbose:
-        print(f"budget={budget}  device={device}  seed={seed}  torch threads={torch.get_num_threads()}")
-    return Setup(budget=budget, device=device, seed=seed)
+        print(f"budget={budget}  device={device}  seed={seed}  torch threads={chosen.threads}"
+              + ("  deterministic" if deterministic else ""))
+    record("torch_threads", chosen.threads)
+    return chosen
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _style_figures() -> None:
