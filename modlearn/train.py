@@ -619,13 +619,22 @@ def _open_resume(config: TrainConfig, model: nn.Module, run: Mapping[str, Any],
                          "Resume with the same settings, pass resume_strict=False to resume anyway, or "
                          "use a new checkpoint_path")
     saved["parts"] = {name: saved["parts"][name] for name in parts if name in saved["parts"]}
+    if saved["run"].get("optimizer") != config.optimizer:
+        saved["optimizer"] = None
     return saved
 
 
 def _restore_run(saved: Mapping[str, Any], state: TrainState, steps_per_epoch: int) -> float:
     """Load weights, optimizer, history and position; returns the seconds already spent in the
-    current epoch, whose partial row is dropped (the resumed run completes that epoch)."""
+    current epoch, whose partial row is dropped (the resumed run completes that epoch).
+
+    A non-strict resume trains on with this config's lr, weight_decay and momentum, and with a
+    fresh optimizer when the optimizer kind differs."""
     _apply_checkpoint(state.config.checkpoint_path, saved, state.model, state.optimizer, state.history)
+    for name in ("lr", "weight_decay", "momentum"):
+        if saved["run"].get(name) != getattr(state.config, name):
+            for group in state.optimizer.param_groups:
+                group[name] = getattr(state.config, name)
     state.step = int(saved["step"])
     state.epoch = state.step // steps_per_epoch
     rows = state.history.epochs
