@@ -147,7 +147,10 @@ def test_a_second_ctrl_c_while_stopping_still_returns_the_history(digits, tmp_pa
 
     monkeypatch.setattr(train, "save_checkpoint", save_while_ctrl_c)
     model = _mlp(0)
-    history = fit(model, digits[0], _config(tmp_path / "ckpt.pt"), hooks=[_InterruptAt(13)])
+    try:
+        history = fit(model, digits[0], _config(tmp_path / "ckpt.pt"), hooks=[_InterruptAt(13)])
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C escaped fit: the history was lost")
     assert history.interrupted and history.num_steps == 13
     assert train._read_checkpoint(tmp_path / "ckpt.pt")["step"] == 13
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
