@@ -17,7 +17,7 @@ import itertools
 import math
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -561,6 +561,7 @@ class WassersteinGP(Objective):
         self.dcm, self.step, self.config = dcm, step, config
         self.columns = [dcm.variables[v] for v in step.variables + step.conditions]
         self.critic_optimizer: torch.optim.Optimizer | None = None
+        self._saved_critic_optimizer: dict | None = None
 
     def __call__(self, model: _StepModel, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         real = batch[0].float()
@@ -570,6 +571,8 @@ class WassersteinGP(Objective):
         if self.critic_optimizer is None:
             self.critic_optimizer = torch.optim.Adam(model.critic.parameters(), lr=self.config.lr,
                                                      betas=self.config.betas, weight_decay=self.config.weight_decay)
+            if self._saved_critic_optimizer is not None:
+                self.critic_optimizer.load_state_dict(self._saved_critic_optimizer)
         for _ in range(self.config.critic_steps):
             critic_loss, distance = self._critic_update(model.critic, real, fake.detach())
         model.critic.requires_grad_(False)
@@ -578,6 +581,17 @@ class WassersteinGP(Objective):
         model.critic.requires_grad_(True)
         return generator_loss.detach(), {"critic_loss": critic_loss, "wasserstein": distance,
                                          "tau": torch.tensor(self.dcm.tau)}
+
+    def state_dict(self) -> dict:
+        """The critic optimizer's state (for `fit`'s checkpoints)."""
+        optimizer = self.critic_optimizer
+        return {"critic_optimizer": optimizer.state_dict() if optimizer is not None else self._saved_critic_optimizer}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the critic optimizer now, or when the first batch creates it."""
+        self._saved_critic_optimizer = state["critic_optimizer"]
+        if self.critic_optimizer is not None and self._saved_critic_optimizer is not None:
+            self.critic_optimizer.load_state_dict(self._saved_critic_optimizer)
 
     def _critic_update(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor):
         self.critic_optimizer.zero_grad(set_to_none=True)
@@ -612,6 +626,13 @@ class DCMSchedule(Hook):
             group["betas"] = self.config.betas
         self.dcm.tau = self.config.tau_start
 
+    def state_dict(self) -> dict:
+        """The Gumbel temperature (for `fit`'s checkpoints)."""
+        return {"tau": self.dcm.tau}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.dcm.tau = state["tau"]
+
     def on_step_end(self, state: TrainState) -> None:
         c = self.config
         if state.step % c.anneal_every == 0:
@@ -623,9 +644,13 @@ class DCMSchedule(Hook):
 
 
 def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor],
-               config: DCMConfig | None = None, hooks: Iterable[Hook] = ()) -> History:
+               config: DCMConfig | None = None, hooks: Iterable[Hook] = (),
+               checkpoint_path: str | None = None, resume: bool = False) -> History:
     """Train `step.generators` (all others frozen) to match the data's joint of `step.variables`
-    given `step.conditions`, with `fit` and the `WassersteinGP` objective."""
+    given `step.conditions`, with `fit` and the `WassersteinGP` objective.
+
+    `checkpoint_path` and `resume` are `TrainConfig`'s: the checkpoint holds the critic, both
+    optimizers and the temperature, so a resumed step equals the uninterrupted one."""
     config = config or dcm.config
     dcm.graph.check_names(step.generators + step.variables + step.conditions)
     pretrained = sorted(set(step.generators) & dcm.pretrained)
@@ -639,7 +664,8 @@ def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor],
         gen.requires_grad_(name in step.generators)
     params = [p for name in step.generators for p in dcm.generators[name].parameters()]
     history = fit(model, Split(rows, torch.zeros(len(rows), dtype=torch.long)),
-                  config.train_config(f"train {'+'.join(step.generators)}"), objective,
+                  replace(config.train_config(f"train {'+'.join(step.generators)}"),
+                          checkpoint_path=checkpoint_path, resume=resume), objective,
                   hooks=[DCMSchedule(dcm, objective, config), *hooks], params=params)
     dcm.requires_grad_(False)
     return history

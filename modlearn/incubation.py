@@ -100,6 +100,13 @@ class CosineDecay(Hook):
     def on_fit_start(self, state: TrainState) -> None:
         self.base = [group["lr"] for group in state.optimizer.param_groups]
 
+    def state_dict(self) -> dict:
+        """The base learning rates (a resumed optimizer holds decayed ones)."""
+        return {"base": list(self.base)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base = list(state["base"])
+
     def on_step_end(self, state: TrainState) -> None:
         progress = min(1.0, state.step / state.total_steps)
         for group, base in zip(state.optimizer.param_groups, self.base):

@@ -7,12 +7,19 @@ Introduced in `tutorials/01_e2e_backprop.ipynb`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import math
+import os
+import random
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -24,6 +31,8 @@ from .env import resolve_device, seed_everything
 Batch = tuple[torch.Tensor, torch.Tensor]
 Metrics = dict[str, torch.Tensor]
 OPTIMIZERS = ("adam", "adamw", "sgd")
+CHECKPOINT_FORMAT = "modlearn-checkpoint"
+RESUME_FIELDS = ("batch_size", "lr", "optimizer", "weight_decay", "momentum", "grad_clip", "seed")
 
 
 # --------------------------------------------------------------------------- objectives
@@ -94,6 +103,8 @@ class TrainConfig:
 
     `channels_last=None` stores images and conv weights channels-last when the model has a
     `Conv2d` (faster convolutions on CPU and GPU; the same function); `False` keeps NCHW.
+    `resume_strict` refuses a checkpoint written with other `RESUME_FIELDS` or another training-set
+    size; `stop_on_nonfinite` ends the run with a `FloatingPointError` at the first NaN/inf loss.
     """
 
     epochs: int = 5
@@ -115,6 +126,8 @@ class TrainConfig:
     resume: bool = False
     channels_last: bool | None = None
     desc: str = "train"
+    resume_strict: bool = True
+    stop_on_nonfinite: bool = True
 
     def __post_init__(self) -> None:
         checks = [
@@ -188,7 +201,12 @@ class TrainState:
 
 
 class Hook:
-    """Called by `fit`; override what you need. Set `state.stop = True` to end training early."""
+    """Called by `fit`; override what you need. Set `state.stop = True` to end training early.
+
+    A hook (or objective) with state to carry through a resume defines `state_dict()` and
+    `load_state_dict(state)` (tensors, numbers, strings, lists, dicts): `fit` stores it in each
+    checkpoint and, when resuming, loads it after `on_fit_start`.
+    """
 
     def on_fit_start(self, state: TrainState) -> None: ...
 
@@ -222,7 +240,13 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
 
     The data moves to the device once; batches are on-device slices. On CUDA the forward pass
     runs under bf16 autocast. Ctrl-C (KeyboardInterrupt) stops training and returns what was
-    done so far, with the model as trained; a checkpoint is written when `checkpoint_path` is set.
+    done so far, with the model as trained (a second Ctrl-C while stopping is ignored); a
+    checkpoint is written when `checkpoint_path` is set, also at the run's end and at a
+    `max_steps` or `state.stop` stop. `resume=True` continues that checkpoint's run at the step
+    where it stopped, mid-epoch included: on the CPU the result equals the uninterrupted run bit
+    for bit (`max_steps` counts the steps of the whole run).
+    A non-finite loss raises `FloatingPointError` naming the step (the history so far is its
+    `.history`; the checkpoint on disk stays the last finite one) unless `stop_on_nonfinite=False`.
     """
     config = config or TrainConfig()
     objective = objective or CrossEntropy()
@@ -246,8 +270,10 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
     total = config.epochs * steps_per_epoch
     total = min(total, config.max_steps) if config.max_steps else total
     state = TrainState(model, optimizer, config, history, device, total_steps=total)
-    if config.resume and Path(config.checkpoint_path).exists():
-        state.epoch, state.step = load_checkpoint(config.checkpoint_path, model, optimizer, history)
+    parts = _stateful_parts(objective, hooks)
+    run = _run_settings(config, len(train_split))
+    saved = _open_resume(config, model, run, parts) if config.resume else None
+    carried = _restore_run(saved, state, steps_per_epoch) if saved is not None else 0.0
     forward_model = torch.compile(model) if config.compile else model
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if config.amp and device.type == "cuda"
                 else contextlib.nullcontext())
@@ -255,17 +281,35 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
                leave=False, dynamic_ncols=True)
     for hook in hooks:
         hook.on_fit_start(state)
+    if saved is not None:
+        for name, part in parts.items():
+            part.load_state_dict(saved["parts"][name])
+        _set_rng_state(saved["rng"])
+    log = _EpochLog(rng=torch.get_rng_state(), seconds=carried)
+
+    def save() -> None:
+        save_checkpoint(config.checkpoint_path, model, optimizer, history, state.step // steps_per_epoch,
+                        state.step, extra={"run": run, "rng": _rng_state(log.rng),
+                                           "parts": {name: part.state_dict() for name, part in parts.items()}})
+
     try:
         while state.epoch < config.epochs and state.step < total and not state.stop:
             _run_epoch(state, forward_model, train_split, val_split, objective, trainable, hooks,
-                       autocast, bar)
-            if config.checkpoint_path and state.epoch % config.checkpoint_every == 0:
-                save_checkpoint(config.checkpoint_path, model, optimizer, history, state.epoch, state.step)
+                       autocast, bar, log)
+            ending = state.stop or state.step >= total or state.epoch >= config.epochs
+            if config.checkpoint_path and (ending or state.epoch % config.checkpoint_every == 0):
+                save()
     except KeyboardInterrupt:
-        history.interrupted = True
-        print(f"Interrupted at step {state.step}/{total}: returning the history and the model as trained.")
-        if config.checkpoint_path:
-            save_checkpoint(config.checkpoint_path, model, optimizer, history, state.epoch, state.step)
+        with _sigint_ignored():
+            history.interrupted = True
+            print(f"Interrupted at step {state.step}/{total}: returning the history and the model as trained.")
+            _log_epoch(state, log, val_split, objective, bar)
+            if config.checkpoint_path:
+                save()
+    except FloatingPointError as err:
+        _log_epoch(state, log, val_split, objective, bar)
+        err.history = history
+        raise
     finally:
         bar.close()
     for hook in hooks:
@@ -273,52 +317,105 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
     return history
 
 
+@dataclass
+class _EpochLog:
+    """The running epoch's step metrics, timer and first global step, and the torch RNG state
+    after the latest completed step (what a checkpoint stores, so a resume replays no draw)."""
+
+    rng: torch.Tensor
+    seconds: float = 0.0
+    first_step: int = 0
+    metrics: list[Metrics] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def restart(self) -> float:
+        """Clear the metrics and the timer; returns the seconds the epoch took."""
+        seconds = self.seconds + time.perf_counter() - self.started
+        self.metrics, self.seconds, self.started = [], 0.0, time.perf_counter()
+        return seconds
+
+
 def _run_epoch(state: TrainState, forward_model: nn.Module, train: Split, val: Split | None,
                objective: Objective, trainable: list[torch.nn.Parameter], hooks: list[Hook],
-               autocast, bar) -> None:
-    """One pass over the training split; appends its steps and epoch summary to the history."""
+               autocast, bar, log: _EpochLog) -> None:
+    """One pass over the training split (its remaining batches after a mid-epoch resume);
+    appends its steps and epoch summary to the history."""
     config, model, optimizer = state.config, state.model, state.optimizer
     generator = torch.Generator().manual_seed((config.seed or 0) * 100_003 + state.epoch)
+    per_epoch = num_batches(len(train), config.batch_size)
+    log.first_step = state.epoch * per_epoch
+    log.started = time.perf_counter()
     model.train()
-    start, logged = time.perf_counter(), []
-    try:
-        for batch in iterate_batches(train.x, train.y, config.batch_size, generator=generator):
-            optimizer.zero_grad(set_to_none=True)
-            with autocast:
-                loss, metrics = objective(forward_model, batch)
-            if not objective.handles_backward:
-                loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-            optimizer.step()
-            state.step += 1
-            state.metrics = {"loss": loss.detach(), **metrics}
-            logged.append(state.metrics)
-            bar.update(1)
-            for hook in hooks:
-                hook.on_step_end(state)
-            if state.step >= state.total_steps or state.stop:
-                break
-    finally:
-        _log_epoch(state, logged, val, objective, time.perf_counter() - start, bar)
+    batches = iterate_batches(train.x, train.y, config.batch_size, generator=generator)
+    for batch in itertools.islice(batches, state.step - log.first_step, None):
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss, metrics = objective(forward_model, batch)
+        if config.stop_on_nonfinite and not bool(torch.isfinite(loss.detach()).all()):
+            raise _nonfinite_loss(state, loss)
+        if not objective.handles_backward:
+            loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+        optimizer.step()
+        state.step += 1
+        log.rng = torch.get_rng_state()
+        state.metrics = {"loss": loss.detach(), **metrics}
+        log.metrics.append(state.metrics)
+        bar.update(1)
+        for hook in hooks:
+            hook.on_step_end(state)
+        if state.step >= state.total_steps or state.stop:
+            break
+    _log_epoch(state, log, val, objective, bar)
     state.epoch += 1
     for hook in hooks:
         hook.on_epoch_end(state)
+    if state.step - log.first_step == per_epoch:
+        log.rng = torch.get_rng_state()
 
 
-def _log_epoch(state: TrainState, logged: list[Metrics], val: Split | None, objective: Objective,
-               seconds: float, bar) -> None:
-    if not logged:
+def _log_epoch(state: TrainState, log: _EpochLog, val: Split | None, objective: Objective, bar) -> None:
+    """Move the epoch's step metrics into the history and append its row: means over all the
+    epoch's steps (those before a resume included), and validation metrics."""
+    if not log.metrics:
         return
-    columns = {key: torch.stack([m[key].float() for m in logged]).tolist() for key in logged[0]}
+    columns = {key: torch.stack([m[key].float() for m in log.metrics]).tolist() for key in log.metrics[0]}
     state.history.log_steps(columns)
+    seconds = log.restart()
+    done = state.step - log.first_step
     row = {"epoch": state.epoch + 1, "step": state.step, "seconds": seconds}
-    row.update({f"train_{k}": sum(v) / len(v) for k, v in columns.items()})
+    row.update({f"train_{k}": sum(state.history.steps[k][-done:]) / done for k in columns})
     if val is not None and len(val):
         row.update({f"val_{k}": v for k, v in evaluate(state.model, val, objective,
                                                         state.config.eval_batch_size).items()})
     state.history.epochs.append(row)
     bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith(("train_loss", "val_"))})
+
+
+def _nonfinite_loss(state: TrainState, loss: torch.Tensor) -> FloatingPointError:
+    return FloatingPointError(
+        f"loss={loss.detach().float().item()} at step {state.step + 1} (epoch {state.epoch + 1}): training "
+        f"stopped before that step's update; the history of steps 1..{state.step} is this error's `.history` "
+        "and a checkpoint on disk stays the last finite one. Lower lr, set grad_clip, or pass "
+        "stop_on_nonfinite=False to train on.")
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """While the block runs, Ctrl-C prints a note instead of raising (in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _note_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _note_interrupt(signum: int, frame: Any) -> None:
+    print("Already stopping: the history and the checkpoint are being saved.")
 
 
 @torch.no_grad()
@@ -362,28 +459,208 @@ def make_optimizer(params: Iterable, config: TrainConfig) -> torch.optim.Optimiz
 # --------------------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
-                    history: History, epoch: int, step: int) -> None:
-    """Write weights, optimizer state, history and counters; loadable with `weights_only=True`."""
+                    history: History, epoch: int, step: int, extra: Mapping[str, Any] | None = None) -> None:
+    """Write weights, optimizer state, history, counters and `extra` (what `fit` needs to resume:
+    RNG states, run settings, hook states) with a SHA-256 of the contents.
+
+    The write is atomic (a `.tmp` file next to `path`, fsync, rename); the file loads with
+    `torch.load(path, weights_only=True)`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "history": history.to_dict(), "epoch": epoch, "step": step,
-             "optimizer": optimizer.state_dict() if optimizer is not None else None}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    payload = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "history": history.to_dict(),
+               "epoch": epoch, "step": step,
+               "optimizer": optimizer.state_dict() if optimizer is not None else None, **(extra or {})}
+    payload["sha256"] = _digest(payload)
+    tmp = _tmp_path(path)
+    try:
+        with open(tmp, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if os.name == "posix":
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     history: History | None = None) -> tuple[int, int]:
-    """Restore a checkpoint into `model` (and `optimizer`, `history`); returns `(epoch, step)`."""
-    state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
-    model.load_state_dict(state["model"])
-    if optimizer is not None and state["optimizer"] is not None:
-        optimizer.load_state_dict(state["optimizer"])
+    """Restore a checkpoint into `model` (and `optimizer`, `history`); returns `(epoch, step)`.
+
+    A missing, empty, truncated, corrupt (checksum) or foreign file, or one written for another
+    architecture, is a `ValueError` naming the file and the problem.
+    """
+    saved = _read_checkpoint(path)
+    _apply_checkpoint(path, saved, model, optimizer, history)
+    return int(saved["epoch"]), int(saved["step"])
+
+
+def _read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The verified contents of a checkpoint written by `save_checkpoint`, on the CPU.
+
+    Removes a stale `.tmp` left next to it by an interrupted write.
+    """
+    path = Path(path)
+    _tmp_path(path).unlink(missing_ok=True)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {str(path)!r} does not exist or is not a file: check the path")
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint {str(path)!r} is empty (0 bytes): its write was cut off; delete it "
+                         "and train again")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"checkpoint {str(path)!r} cannot be read ({type(err).__name__}: {err}): it is "
+                         "truncated, corrupt or not a weights-only torch file; delete it or use another "
+                         "copy") from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = f"keys {sorted(map(str, payload))[:5]}" if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"{str(path)!r} is not a modlearn checkpoint (found {found}, expected a "
+                         f"{CHECKPOINT_FORMAT!r} written by fit or save_checkpoint): a plain state_dict "
+                         "loads with model.load_state_dict(torch.load(path))")
+    if payload.pop("sha256", None) != _digest(payload):
+        raise ValueError(f"checkpoint {str(path)!r} is corrupt: its contents do not match the SHA-256 "
+                         "stored with them (changed bytes); delete it or use another copy")
+    return payload
+
+
+def _apply_checkpoint(path: str | Path, saved: Mapping[str, Any], model: nn.Module,
+                      optimizer: torch.optim.Optimizer | None, history: History | None) -> None:
+    _check_architecture(path, model, saved["model"])
+    model.load_state_dict(saved["model"])
+    if optimizer is not None and saved["optimizer"] is not None:
+        optimizer.load_state_dict(saved["optimizer"])
     if history is not None:
-        restored = History.from_dict(state["history"])
+        restored = History.from_dict(saved["history"])
         history.steps, history.epochs = restored.steps, restored.epochs
-    return int(state["epoch"]), int(state["step"])
+
+
+def _check_architecture(path: str | Path, model: nn.Module, saved: Mapping[str, torch.Tensor]) -> None:
+    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    theirs = {key: tuple(value.shape) for key, value in saved.items()}
+    problems = {
+        "missing keys": [key for key in own if key not in theirs],
+        "unexpected keys": [key for key in theirs if key not in own],
+        "other shapes": [f"{key} {theirs[key]} (model: {own[key]})" for key in own
+                         if key in theirs and theirs[key] != own[key]],
+    }
+    found = [f"{what} {names[:5]}" for what, names in problems.items() if names]
+    if found:
+        raise ValueError(f"checkpoint {str(path)!r} holds another architecture than this model: "
+                         f"{'; '.join(found)}; load it into the kind of model that wrote it")
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _digest(value: Any) -> str:
+    """SHA-256 of a checkpoint's contents (tensors by dtype, shape and bytes; others by repr)."""
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key, item in value.items():
+            _feed(digest, key)
+            _feed(digest, item)
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(f"{type(value).__name__} {value!r};".encode())
+
+
+# --------------------------------------------------------------------------- resuming
+
+def _run_settings(config: TrainConfig, train_size: int) -> dict[str, Any]:
+    """What must match for a resume to continue the same run (`resume_strict`)."""
+    return {**{name: getattr(config, name) for name in RESUME_FIELDS}, "train_size": train_size}
+
+
+def _stateful_parts(objective: Objective, hooks: Sequence[Hook]) -> dict[str, Any]:
+    """The objective and hooks with `state_dict()`/`load_state_dict()`, by name in the checkpoint."""
+    candidates = {"objective": objective, **{f"hook{i}.{type(h).__name__}": h for i, h in enumerate(hooks)}}
+    return {name: part for name, part in candidates.items()
+            if callable(getattr(part, "state_dict", None)) and callable(getattr(part, "load_state_dict", None))}
+
+
+def _open_resume(config: TrainConfig, model: nn.Module, run: Mapping[str, Any],
+                 parts: Mapping[str, Any]) -> dict[str, Any]:
+    """The checkpoint `resume=True` continues, checked against this run."""
+    path = Path(config.checkpoint_path)
+    if not path.exists():
+        raise ValueError(f"resume=True but checkpoint_path={str(path)!r} does not exist: check the path, "
+                         "or pass resume=False to start a new run")
+    saved = _read_checkpoint(path)
+    _check_architecture(path, model, saved["model"])
+    differences = [f"{name}: checkpoint {saved['run'].get(name)!r}, now {value!r}"
+                   for name, value in run.items() if saved["run"].get(name) != value]
+    if set(saved["parts"]) != set(parts):
+        differences.append(f"objective/hook states: checkpoint {sorted(saved['parts'])}, now {sorted(parts)}")
+    if differences and config.resume_strict:
+        raise ValueError(f"checkpoint {str(path)!r} was written by a different run: {'; '.join(differences)}. "
+                         "Resume with the same settings, pass resume_strict=False to resume anyway, or "
+                         "use a new checkpoint_path")
+    saved["parts"] = {name: saved["parts"][name] for name in parts if name in saved["parts"]}
+    if saved["run"].get("optimizer") != config.optimizer:
+        saved["optimizer"] = None
+    return saved
+
+
+def _restore_run(saved: Mapping[str, Any], state: TrainState, steps_per_epoch: int) -> float:
+    """Load weights, optimizer, history and position; returns the seconds already spent in the
+    current epoch, whose partial row is dropped (the resumed run completes that epoch).
+
+    A non-strict resume trains on with this config's lr, weight_decay and momentum, and with a
+    fresh optimizer when the optimizer kind differs."""
+    _apply_checkpoint(state.config.checkpoint_path, saved, state.model, state.optimizer, state.history)
+    for name in ("lr", "weight_decay", "momentum"):
+        if saved["run"].get(name) != getattr(state.config, name):
+            for group in state.optimizer.param_groups:
+                group[name] = getattr(state.config, name)
+    state.step = int(saved["step"])
+    state.epoch = state.step // steps_per_epoch
+    rows = state.history.epochs
+    if state.step % steps_per_epoch and rows and rows[-1]["epoch"] == state.epoch + 1:
+        return rows.pop()["seconds"]
+    return 0.0
+
+
+def _rng_state(torch_state: torch.Tensor) -> dict[str, Any]:
+    """Plain-tensor copies of the torch (CPU and CUDA), Python and NumPy generator states."""
+    version, keys, gauss = random.getstate()
+    _, np_keys, position, has_gauss, cached = np.random.get_state()
+    return {"torch": torch_state,
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": [version, torch.tensor(keys), gauss],
+            "numpy": [torch.from_numpy(np_keys.astype(np.int64)), position, has_gauss, cached]}
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, keys, gauss = state["python"]
+    random.setstate((version, tuple(keys.tolist()), gauss))
+    np_keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state(("MT19937", np_keys.numpy().astype(np.uint32), position, has_gauss, cached))
 
 
 # --------------------------------------------------------------------------- inputs
