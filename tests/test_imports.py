@@ -93,3 +93,11 @@ def test_imports_point_down_the_layers(module):
 
 def test_viz_imports_nothing_above_the_models():
     assert import_graph()["viz"] <= {"data", "models"}
+
+
+def test_the_loop_extension_points_are_exported():
+    import modlearn as ml
+
+    for name in ("Objective", "Regularized", "CrossEntropy", "Hook", "TrainState", "iterate_batches", "fit"):
+        assert name in ml.__all__ and getattr(ml, name) is not None
+    assert [name for name in ml.__all__ if not hasattr(ml, name)] == []
