@@ -153,3 +153,24 @@ def test_module_picker_renders_headless():
     analysis = nemo.ModularAnalysis.of(model, Split(x, y))
     picker = widgets.module_picker(analysis, Split(x, y), initial=(0, 1))
     assert picker.children[0].value == (0, 1)
+
+
+def _perfect_classifier(rows: list[int]) -> nn.Linear:
+    """A Linear whose output j is input feature `rows[j]`: perfect on one-hot inputs of those classes."""
+    layer = nn.Linear(10, len(rows))
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(10)[rows])
+        layer.bias.zero_()
+    return layer
+
+
+def test_subtask_accuracy_of_a_full_model_and_of_a_module():
+    y = torch.tensor([3, 5, 5, 3, 0, 9, 5])
+    split = Split(nn.functional.one_hot(y, 10).float(), y)
+    full = _perfect_classifier(list(range(10)))
+    assert nemo.subtask_accuracy(full, split, [5, 3]) == 1.0
+    assert nemo.subtask_accuracy(full, split, [5, 3], restrict=True) == 1.0
+    module = _perfect_classifier([3, 5])  # outputs the classes in increasing order, as extract_module
+    assert nemo.subtask_accuracy(module, split, [3, 5]) == 1.0
+    wrong = _perfect_classifier([5, 3])
+    assert nemo.subtask_accuracy(wrong, split, [3, 5]) == 0.0
