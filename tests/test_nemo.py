@@ -94,15 +94,39 @@ def test_mwt_losses_match_pairwise_cosines():
     assert coupling.item() == pytest.approx((0.0 + 1 / math.sqrt(2)) / 2)
 
 
+def test_each_method_adds_its_mask_loss_to_cross_entropy():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 1, 8, 8), torch.arange(32) % 4
+    model = nemo.masked_model(models.MLP((1, 8, 8), hidden=(16, 12), num_classes=4))
+    layers = list(nemo.masked_layers(model).values())
+    for method in nemo.METHODS:
+        config = nemo.ModularConfig(method=method)
+        loss, metrics = config.objective()(model, (x, y))
+        ce = nn.functional.cross_entropy(model(x), y)
+        if method == "mwt":
+            terms = [config.alpha * a + config.beta * b
+                     for a, b in (nemo.cohesion_coupling_losses(layer.last_mask, y) for layer in layers)]
+        elif method == "nemo":
+            terms = [config.alpha * nemo.supervised_contrastive_loss(layer.last_mask, y, config.tau)
+                     for layer in layers]
+        else:
+            terms = [torch.zeros(())]
+        expected = sum(terms) / len(terms)
+        assert method == "standard" or expected.item() > 1e-3
+        assert loss.item() == pytest.approx((ce + expected).item(), rel=1e-5), method
+
+
 def test_objectives_train_through_fit():
     import modlearn as ml
 
     x, y = torch.randn(64, 1, 8, 8), torch.arange(64) % 4
+    logged = {"standard": set(), "mwt": {"cohesion_loss", "coupling_loss"}, "nemo": {"contrastive_loss"}}
     for method in nemo.METHODS:
         model, history = nemo.train_modular(models.MLP((1, 8, 8), hidden=(16,), num_classes=4), Split(x, y),
                                             nemo.ModularConfig(method=method),
                                             ml.TrainConfig(epochs=2, batch_size=32, progress=False))
         assert history.num_steps == 4 and nemo.masked_layers(model)
+        assert logged[method] <= set(history.steps), (method, sorted(history.steps))
 
 
 def test_bad_input_raises_value_error():
