@@ -78,7 +78,7 @@ def run_bare(model, x, y, epochs: int) -> float:
 
 
 def run_fit(model, x, y, epochs: int) -> float:
-    config = ml.TrainConfig(epochs=epochs, batch_size=BATCH, lr=1e-3, device="cpu", progress=True)
+    config = ml.TrainConfig(epochs=epochs, batch_size=BATCH, lr=1e-3, device="cpu", progress=False)
     start = time.perf_counter()
     ml.fit(model, ml.Split(x, y), config)
     return time.perf_counter() - start

@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .models import MLP, SpatialMLP
+
 ABLATIONS = ("patch", "zero", "mean")
 METRICS = ("kl", "mse", "logit_diff")
 ROUND_OFF = 1e-12          # metric changes below this (float64) count as "no effect"
@@ -62,12 +64,10 @@ class LinearNet:
 def model_linears(model: nn.Module) -> tuple[list[nn.Linear], nn.Module]:
     """The `nn.Linear`s of an MLP in order and the activation between them.
 
-    Understands `BioMLP` (`linears`, `activation`) and `ml.models.MLP` (blocks of `[Flatten,]
-    Linear, activation` and a `Linear` head).
+    Understands a `SpatialMLP` such as `BioMLP` (`linears`, `activation`) and `ml.models.MLP`
+    (blocks of `[Flatten,] Linear, activation` and a `Linear` head).
     """
-    from .models import MLP
-
-    if isinstance(getattr(model, "linears", None), nn.ModuleList) and hasattr(model, "activation"):
+    if isinstance(model, SpatialMLP):
         return list(model.linears), model.activation
     if isinstance(model, MLP):
         linears = [next(m for m in block if isinstance(m, nn.Linear)) for block in model.blocks]
@@ -85,7 +85,7 @@ def as_linear_net(model: nn.Module) -> LinearNet:
     device = weights[0].device
     in_perm, out_perm = _permutations(model, weights, device)
 
-    embedding = getattr(model, "embedding", None)
+    embedding = model.embedding if isinstance(model, SpatialMLP) else None
 
     def prepare(x: torch.Tensor) -> torch.Tensor:
         x = x.to(device)
@@ -99,12 +99,10 @@ def as_linear_net(model: nn.Module) -> LinearNet:
 
 
 def _permutations(model: nn.Module, weights: list[torch.Tensor], device) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """Input and output orders of a BioMLP (swaps move neurons); identity for other MLPs."""
-    in_perm = getattr(model, "in_perm", None)
-    out_perm = getattr(model, "out_perm", None)
-    n_out = weights[-1].shape[0]
-    order = torch.arange(n_out, device=device) if out_perm is None else torch.argsort(out_perm.to(device).long())
-    return (None if in_perm is None else in_perm.to(device).long()), order
+    """Input and output orders of a `SpatialMLP` (swaps move neurons); identity for other MLPs."""
+    if not isinstance(model, SpatialMLP):
+        return None, torch.arange(weights[-1].shape[0], device=device)
+    return model.in_perm.to(device).long(), torch.argsort(model.out_perm.to(device).long())
 
 
 # --------------------------------------------------------------------------- patching
@@ -586,7 +584,7 @@ def discover(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor | None
     return acdc(problem, config.tau)
 
 
-def draw_circuit(model: nn.Module, circuit: Circuit, ax=None, title: str | None = None):
+def draw_circuit(model: SpatialMLP, circuit: Circuit, ax=None, title: str | None = None):
     """The circuit on the network's BIMT geometry (`viz.draw_network`): kept edges drawn, others faded."""
     from .viz import draw_network
 
@@ -664,7 +662,7 @@ def format_summary(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def draw_circuits(models: dict[str, nn.Module], found: dict[tuple[str, int], Circuit],
+def draw_circuits(models: dict[str, SpatialMLP], found: dict[tuple[str, int], Circuit],
                   output_names: Sequence[str] | None = None, size: float = 3.0):
     """A grid of circuits: one row per network, one column per output."""
     import matplotlib.pyplot as plt

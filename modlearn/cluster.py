@@ -25,7 +25,9 @@ import torch
 import torch.nn as nn
 
 from .data import Dataset, Split
+from .models import squared_edges
 from .train import CrossEntropy, History, Hook, Objective, Regularized, TrainConfig, TrainState, evaluate, fit
+from .viz import block_sort  # noqa: F401  (re-exported: cluster.block_sort)
 
 READABLE_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -78,20 +80,12 @@ class Coclusters:
 
 # --------------------------------------------------------------------------- reading layers
 
-def squared_edges(weight: torch.Tensor, name: str = "W") -> torch.Tensor:
-    """Squared edge strengths `(out, in)`: `W**2` for a matrix, per-channel-pair squared kernel
-    norms for a conv weight `(out, in, kh, kw)`. Differentiable."""
-    if weight.ndim == 2:
-        return weight.float() ** 2
-    if weight.ndim == 4:
-        return (weight.float() ** 2).sum(dim=(2, 3))
-    raise ValueError(f"{name} has shape {tuple(weight.shape)}: expected a matrix (out, in) "
-                     "or a conv weight (out, in, kh, kw)")
-
-
 def layer_weight(model: nn.Module, name: str) -> torch.Tensor:
-    """The weight of the Linear or Conv2d layer called `name` in `model` (as in `named_modules`)."""
-    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper
+    """The weight of the Linear or Conv2d layer called `name` in `model` (as in `named_modules`).
+
+    Pass the model itself, not a `torch.compile` wrapper of it (`fit(config.compile=True)` compiles
+    internally and leaves your model unwrapped).
+    """
     try:
         layer = model.get_submodule(name)
     except AttributeError as err:
@@ -104,7 +98,7 @@ def layer_weight(model: nn.Module, name: str) -> torch.Tensor:
 
 def readable_layers(model: nn.Module, k: int = 2) -> list[str]:
     """Names of the Linear/Conv2d layers with at least `k` neurons (channels) on both sides."""
-    return [name for name, m in getattr(model, "_orig_mod", model).named_modules()
+    return [name for name, m in model.named_modules()
             if isinstance(m, READABLE_LAYERS) and min(m.weight.shape[:2]) >= k]
 
 
@@ -315,22 +309,9 @@ def lambda_sweep(model: nn.Module, data: Dataset, weights: Sequence[float], conf
 
 # --------------------------------------------------------------------------- analysis
 
-def block_sort(weight: torch.Tensor, clusters: Coclusters,
-               name: str = "W") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`|W|` (kernel norms for conv) with rows and columns sorted by cluster.
-
-    Returns `(sorted (out, in) array, row order, column order)`; the diagonal blocks of a
-    clusterable layer then lie along the diagonal.
-    """
-    magnitude = squared_edges(weight.detach(), name).sqrt().cpu().numpy()
-    rows = np.argsort(clusters.rows.numpy(), kind="stable")
-    cols = np.argsort(clusters.cols.numpy(), kind="stable")
-    return magnitude[np.ix_(rows, cols)], rows, cols
-
-
 def ablate_cross_cluster(model: nn.Module, clusters: Mapping[str, Coclusters]) -> nn.Module:
     """A copy of `model` whose cross-cluster weights (off the diagonal blocks) are zero."""
-    ablated = copy.deepcopy(getattr(model, "_orig_mod", model))
+    ablated = copy.deepcopy(model)
     with torch.no_grad():
         for name, cc in clusters.items():
             weight = layer_weight(ablated, name)

@@ -116,11 +116,22 @@ class CosineDecay(Hook):
 # --------------------------------------------------------------------------- stages
 
 class StagedModel(nn.Module):
-    """Stages applied in order, `x -> stages[K-1](... stages[0](x))`: hybrids are these."""
+    """Stages applied in order, `x -> stages[K-1](... stages[0](x))`: hybrids are these.
+
+    A frozen stage (no parameter requires gradients) stays in eval mode when the model trains, so
+    its BatchNorm statistics and dropout stay those of inference.
+    """
 
     def __init__(self, stages: Iterable[nn.Module]) -> None:
         super().__init__()
         self.stages = nn.ModuleList(stages)
+
+    def train(self, mode: bool = True) -> StagedModel:
+        super().train(mode)
+        for stage in self.stages:
+            if not any(p.requires_grad for p in stage.parameters()):
+                stage.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for stage in self.stages:

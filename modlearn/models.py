@@ -1,13 +1,14 @@
 """Models whose layers are an ordered `blocks` list plus a `head`, so they can be cut into modules.
 
 `model(x) == model.head(blocks[-1](...blocks[0](x)))`. Local training (notebook 02), Deep
-Incubation (03), NeMo (05) and circuit discovery (07) all cut models along `blocks`.
+Incubation (03) and NeMo (05) cut models along `blocks`; circuit discovery (07) reads the linear
+layers of an `MLP` or of a `SpatialMLP` (the contract `bimt.BioMLP` fulfils, which drawing uses too).
 Introduced in `tutorials/01_e2e_backprop.ipynb`.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -172,6 +173,38 @@ class TinyViT(BlockModel):
         self.blocks = nn.ModuleList([PatchEmbed(image_size, patch, in_channels, dim)])
         self.blocks.extend(TransformerBlock(dim, heads, mlp_ratio) for _ in range(depth))
         self.head = ClassTokenHead(dim, num_classes)
+
+
+@runtime_checkable
+class SpatialMLP(Protocol):
+    """What circuit discovery and network drawing read from an MLP whose neurons sit in space.
+
+    `linears[l]` maps neuron layer `l` (width `widths[l]`) to `l + 1`, `activation` follows every
+    linear but the last; `embedding` (or None) turns token ids into the first layer's features.
+    Neurons may move: position k of the first layer reads input `in_perm[k]`, position k of the
+    last computes output `out_perm[k]`. `coords(l)` places the neurons of layer `l` for drawing:
+    `(widths[l], 2)`. `bimt.BioMLP` conforms.
+    """
+
+    linears: nn.ModuleList
+    activation: nn.Module
+    embedding: nn.Module | None
+    widths: list[int]
+    in_perm: torch.Tensor
+    out_perm: torch.Tensor
+
+    def coords(self, layer: int) -> torch.Tensor: ...
+
+
+def squared_edges(weight: torch.Tensor, name: str = "W") -> torch.Tensor:
+    """Squared edge strengths `(out, in)`: `W**2` for a matrix, per-channel-pair squared kernel
+    norms for a conv weight `(out, in, kh, kw)`. Differentiable."""
+    if weight.ndim == 2:
+        return weight.float() ** 2
+    if weight.ndim == 4:
+        return (weight.float() ** 2).sum(dim=(2, 3))
+    raise ValueError(f"{name} has shape {tuple(weight.shape)}: expected a matrix (out, in) "
+                     "or a conv weight (out, in, kh, kw)")
 
 
 MODELS = {"mlp": MLP, "cnn": CNN, "vit": TinyViT}

@@ -599,15 +599,23 @@ def coupling(class_masks: dict[str, torch.Tensor]) -> float:
 
 @torch.no_grad()
 def subtask_accuracy(model: nn.Module, split: Split, classes: Sequence[int], restrict: bool = False) -> float:
-    """Accuracy on the samples of `classes`. `restrict=True`: a full model choosing among `classes` only."""
+    """Accuracy on the samples of `classes`.
+
+    A model with `len(classes)` outputs (an extracted module) answers with the position of the class
+    in increasing order; a full model answers with the class itself, among all its outputs, or
+    among `classes` only with `restrict=True`.
+    """
     classes = sorted(int(c) for c in classes)
     sub = subtask_split(split, classes)
     device = next(model.parameters()).device
     model.eval()
     logits = torch.cat([model(x.to(device)).float() for x, _ in iterate_batches(sub.x, sub.y, 1024, shuffle=False)])
+    targets = sub.y.cpu()
     if restrict:
         logits = logits[:, classes]
-    return (logits.argmax(1).cpu() == sub.y.cpu()).float().mean().item()
+    elif logits.shape[1] != len(classes):
+        targets = torch.as_tensor(classes)[targets]
+    return (logits.argmax(1).cpu() == targets).float().mean().item()
 
 
 @torch.no_grad()

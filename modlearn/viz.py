@@ -1,17 +1,48 @@
 """Matplotlib figures shared by every notebook. Functions return the `Figure`; none calls `show()`.
 
+Figures take plain tensors, arrays and histories; this module imports nothing from `modlearn`
+but `models` (the `SpatialMLP` contract), so `train` and every method module may draw with it.
 Introduced in `tutorials/01_e2e_backprop.ipynb`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from .train import History
+from .models import SpatialMLP, squared_edges
+
+
+class History(Protocol):
+    """What the curves read from a `train.History`: per-step lists `steps[key]` (`loss`, maybe
+    `acc`), one dict per epoch (`step`, `epoch`, `val_loss`, ...) and the number of steps."""
+
+    steps: dict[str, list[float]]
+    epochs: list[dict[str, float]]
+
+    @property
+    def num_steps(self) -> int: ...
+
+
+class Movie(Protocol):
+    """A training movie such as `bimt.Snapshots`: `steps[i]` and the model at snapshot `i`."""
+
+    steps: list[int]
+
+    def __len__(self) -> int: ...
+
+    def model_at(self, index: int) -> SpatialMLP: ...
+
+
+class CoclusterLabels(Protocol):
+    """Co-cluster labels of one layer such as `cluster.Coclusters`: `rows: (out,)`, `cols: (in,)`."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+
+    def sizes(self) -> list[tuple[int, int]]: ...
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -35,7 +66,7 @@ def label_axes(ax, xlabel: str, ylabel: str, title: str | None = None, legend: b
         ax.legend(fontsize=8)
 
 
-def plot_history(history: "History", title: str | None = None, ax_loss=None, label: str | None = None):
+def plot_history(history: History, title: str | None = None, ax_loss=None, label: str | None = None):
     """Training loss per step (smoothed) with validation loss/accuracy per epoch."""
     has_acc = "acc" in history.steps
     if ax_loss is None:
@@ -59,7 +90,7 @@ def plot_history(history: "History", title: str | None = None, ax_loss=None, lab
     return fig
 
 
-def compare_histories(histories: dict[str, "History"], key: str = "val_acc", title: str | None = None):
+def compare_histories(histories: dict[str, History], key: str = "val_acc", title: str | None = None):
     """One curve per run: `key` per epoch (e.g. validation accuracy of several methods)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for name, hist in histories.items():
@@ -133,7 +164,7 @@ def bar_table(values: dict[str, float], ylabel: str, title: str | None = None):
 
 # --------------------------------------------------------------------------- BIMT networks (notebook 06)
 
-def _edge_segments(model, edge_mask, threshold: float):
+def _edge_segments(model: SpatialMLP, edge_mask, threshold: float):
     """Segments, |w| (relative to each layer's max), sign and kept-flag of every drawn wire."""
     segments, strength, positive, kept = [], [], [], []
     for l, linear in enumerate(model.linears):
@@ -151,10 +182,10 @@ def _edge_segments(model, edge_mask, threshold: float):
     return [np.concatenate(parts) for parts in (segments, strength, positive, kept)]
 
 
-def draw_network(model, ax=None, edge_mask: Sequence[torch.Tensor] | None = None, title: str | None = None,
+def draw_network(model: SpatialMLP, ax=None, edge_mask: Sequence[torch.Tensor] | None = None, title: str | None = None,
                  threshold: float = 0.01, input_names: Sequence[str] | None = None,
                  output_names: Sequence[str] | None = None, linewidth: float = 2.5):
-    """A `BioMLP` drawn in its geometry: one `LineCollection` of wires (width and opacity ~ |w|,
+    """A `SpatialMLP` (e.g. `bimt.BioMLP`) drawn in its geometry: one `LineCollection` of wires (width and opacity ~ |w|,
     blue positive, red negative), neurons as dots, inputs/outputs labelled in their current places.
 
     `edge_mask[l]` (bool, shaped like `linears[l].weight`) keeps the wires to show; the others are
@@ -163,7 +194,8 @@ def draw_network(model, ax=None, edge_mask: Sequence[torch.Tensor] | None = None
     from matplotlib.collections import LineCollection
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3.4) if model.sites(0).shape[1] == 1 else (6.5, 5.5))
+        flat = bool((model.coords(0)[:, 1] == model.coords(0)[0, 1]).all())  # a 1-D layout
+        _, ax = plt.subplots(figsize=(4, 3.4) if flat else (6.5, 5.5))
     if edge_mask is not None and len(edge_mask) != len(model.linears):
         raise ValueError(f"edge_mask has {len(edge_mask)} entries, the model has {len(model.linears)} linears")
     segments, strength, positive, kept = _edge_segments(model, edge_mask, threshold)
@@ -192,7 +224,7 @@ def draw_network(model, ax=None, edge_mask: Sequence[torch.Tensor] | None = None
     return ax.figure
 
 
-def draw_networks(models: dict, ncols: int = 5, size: float = 3.0, **kwargs):
+def draw_networks(models: dict[str, SpatialMLP], ncols: int = 5, size: float = 3.0, **kwargs):
     """Several networks side by side (e.g. the BIMT ablation grid); titles are the dict keys."""
     nrows = -(-len(models) // ncols)
     fig, axes = plt.subplots(nrows, min(ncols, len(models)), figsize=(size * min(ncols, len(models)),
@@ -205,7 +237,7 @@ def draw_networks(models: dict, ncols: int = 5, size: float = 3.0, **kwargs):
     return fig
 
 
-def network_animation(snapshots, interval: int = 300, **kwargs):
+def network_animation(snapshots: Movie, interval: int = 300, **kwargs):
     """A matplotlib animation of a training movie (`bimt.Snapshots`), one frame per snapshot.
 
     `HTML(anim.to_jshtml())` shows it in static viewers too.
@@ -224,14 +256,27 @@ def network_animation(snapshots, interval: int = 300, **kwargs):
     return anim
 
 
-# --------------------------------------------------------------------------- added for notebook 04 (clusterability)
+# --------------------------------------------------------------------------- co-clustered layers (notebook 04)
 
-def cluster_heatmap(weight: torch.Tensor, clusters=None, title: str | None = None, ax=None):
+def block_sort(weight: torch.Tensor, clusters: CoclusterLabels,
+               name: str = "W") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`|W|` (kernel norms for conv) with rows and columns sorted by cluster.
+
+    `weight: (out, in)` or `(out, in, kh, kw)`. Returns `(sorted (out, in) array, row order,
+    column order)`; the diagonal blocks of a clusterable layer then lie along the diagonal.
+    """
+    magnitude = squared_edges(weight.detach(), name).sqrt().cpu().numpy()
+    rows = np.argsort(clusters.rows.numpy(), kind="stable")
+    cols = np.argsort(clusters.cols.numpy(), kind="stable")
+    return magnitude[np.ix_(rows, cols)], rows, cols
+
+
+def cluster_heatmap(weight: torch.Tensor, clusters: CoclusterLabels | None = None, title: str | None = None,
+                    ax=None):
     """`|W|` (kernel norms for conv) with rows (outputs) and columns (inputs) sorted by co-cluster
-    and the k diagonal blocks outlined; `clusters=None` shows the layer as stored. Returns the figure."""
+    and the k diagonal blocks outlined; `clusters=None` shows the layer as stored. The title gives
+    the share of squared weight inside the blocks (the clusterability C). Returns the figure."""
     from matplotlib.patches import Rectangle
-
-    from .cluster import block_sort, clusterability, squared_edges
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.6))
@@ -240,12 +285,15 @@ def cluster_heatmap(weight: torch.Tensor, clusters=None, title: str | None = Non
                   interpolation="nearest")
         ax.set_title(title or "|W| as stored", fontsize=10)
     else:
-        ax.imshow(block_sort(weight, clusters)[0], cmap="magma", aspect="auto", interpolation="nearest")
+        magnitude = block_sort(weight, clusters)[0]
+        ax.imshow(magnitude, cmap="magma", aspect="auto", interpolation="nearest")
         r0 = c0 = 0
+        inside = 0.0
         for rows, cols in clusters.sizes():
             ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), cols, rows, fill=False, edgecolor="cyan", lw=1.2))
+            inside += float((magnitude[r0:r0 + rows, c0:c0 + cols] ** 2).sum())
             r0, c0 = r0 + rows, c0 + cols
-        c = float(clusterability(weight.detach(), clusters))
+        c = inside / max(float((magnitude ** 2).sum()), 1e-30)
         ax.set_title(f"{title + ': ' if title else ''}C = {c:.2f}", fontsize=10)
     ax.grid(False)
     ax.set_xlabel("input neuron")
@@ -254,7 +302,7 @@ def cluster_heatmap(weight: torch.Tensor, clusters=None, title: str | None = Non
     return ax.figure
 
 
-def cluster_heatmaps(panels: Sequence[tuple[str, torch.Tensor, object]]):
+def cluster_heatmaps(panels: Sequence[tuple[str, torch.Tensor, CoclusterLabels | None]]):
     """Several `cluster_heatmap`s side by side: `panels = [(title, weight, clusters or None), ...]`."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, (title, weight, clusters) in zip(axes[0], panels):

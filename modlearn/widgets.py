@@ -24,18 +24,24 @@ def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: tor
     preds = predict(model, images).argmax(dim=1)
     wrong = (preds != labels.cpu()).nonzero().flatten()
 
+    def shown(mistakes_only: bool) -> torch.Tensor:
+        return wrong if mistakes_only else torch.arange(len(images))
+
+    def last_page(mistakes_only: bool) -> int:
+        return max(0, -(-len(shown(mistakes_only)) // per_page) - 1)
+
     def show(page: int = 0, mistakes_only: bool = False) -> None:
-        idx = wrong if mistakes_only else torch.arange(len(images))
-        chosen = idx[page * per_page:(page + 1) * per_page]
+        chosen = shown(mistakes_only)[page * per_page:(page + 1) * per_page]
         if len(chosen) == 0:
-            print("no images on this page")
+            print("no images to show")
             return
         viz.image_grid(images[chosen], labels[chosen].cpu(), preds[chosen], class_names=class_names)
         plt.show()
 
-    pages = max(1, -(-len(images) // per_page) - 1)
-    return widgets.interactive(show, page=widgets.IntSlider(0, 0, pages, description="page"),
-                               mistakes_only=widgets.Checkbox(False, description=f"only the {len(wrong)} mistakes"))
+    slider = widgets.IntSlider(0, 0, last_page(False), description="page")
+    toggle = widgets.Checkbox(False, description=f"only the {len(wrong)} mistakes")
+    toggle.observe(lambda change: setattr(slider, "max", last_page(change["new"])), names="value")
+    return widgets.interactive(show, page=slider, mistakes_only=toggle)
 
 
 # --------------------------------------------------------------------------- notebook 02: local training

@@ -5,6 +5,7 @@ import torch
 
 from modlearn import bimt, viz, widgets
 from modlearn.data import symbolic_task, two_moons
+from modlearn.models import SpatialMLP
 
 
 
@@ -197,11 +198,18 @@ def test_drawing_and_movie_render_headless():
     assert len(collections) == 1 and len(collections[0].get_segments()) > 0
     with pytest.raises(ValueError, match="edge_mask"):
         viz.draw_network(model, edge_mask=[m.T for m in masks])
-    assert widgets.network_movie(movie) is not None
-    assert "<script" in viz.network_animation(movie).to_jshtml()
+    slider = widgets.network_movie(movie).children[0]
+    assert (slider.min, slider.max, slider.value) == (0, 2, 2)
+    anim = viz.network_animation(movie)
+    assert len(list(anim.new_frame_seq())) == len(movie) and "<script" in anim.to_jshtml()
     model_2d = bimt.BioMLP([16, 9, 4], geometry="2d")
-    assert model_2d.coords(1).shape == (9, 2)
-    viz.draw_network(model_2d)
+    assert isinstance(model_2d, SpatialMLP) and model_2d.coords(1).shape == (9, 2)
+    fig = viz.draw_network(model_2d, threshold=0.0)
+    dots = sum(len(c.get_offsets()) for c in fig.axes[0].collections if not isinstance(
+        c, matplotlib.collections.LineCollection))
+    wires = [c for c in fig.axes[0].collections if isinstance(c, matplotlib.collections.LineCollection)]
+    assert dots == sum(model_2d.widths) and len(wires[0].get_segments()) == 16 * 9 + 9 * 4
+    assert tuple(fig.get_size_inches()) == (6.5, 5.5)  # the 2-D layout gets the larger canvas
 
 
 def test_notebook_claims(run_notebook):

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from modlearn import cluster
+from modlearn import cluster, viz
 from modlearn.models import MLP, ModularTransformer
 from modlearn.train import TrainConfig, fit
 
@@ -88,10 +88,24 @@ def test_reclustering_hook_refits_the_assignments():
     x, y = torch.randn(128, 12, generator=gen), torch.randint(0, 4, (128,), generator=gen)
     model = MLP(12, hidden=(16,), num_classes=4)
     config = cluster.ClusterConfig(k=2, weight=1.0, recluster_every=1)
-    start = cluster.model_coclusters(model, 2)
+    names = cluster.readable_layers(model, 2)
+    start = {name: cluster.random_coclusters(*cluster.layer_weight(model, name).shape, k=2, seed=3) for name in names}
     _, used = cluster.train_clusterable(model, (x, y), config, TrainConfig(epochs=1, progress=False),
                                         clusters=start)
-    assert used is not start and set(used) == set(start)
+    refit = cluster.model_coclusters(model, 2, names, config.seed)
+    assert set(used) == set(names)
+    for name in names:  # the assignments in use are those fitted to the final weights, not the random start
+        assert torch.equal(used[name].rows, refit[name].rows) and torch.equal(used[name].cols, refit[name].cols)
+    assert any(not torch.equal(used[n].rows, start[n].rows) or not torch.equal(used[n].cols, start[n].cols)
+               for n in names)
+
+
+def test_heatmap_title_reports_the_clusterability():
+    w, truth = cluster.planted_blocks(12, 10, 3, noise=0.5, seed=2)
+    fig = viz.cluster_heatmap(w, truth, title="w")
+    expected = float(cluster.clusterability(w, truth))
+    assert fig.axes[0].get_title() == f"w: C = {expected:.2f}" and 0.3 < expected < 0.99
+    assert len(fig.axes[0].patches) == 3
 
 
 def test_cross_cluster_ablation_zeroes_exactly_the_off_block_weights():

@@ -94,15 +94,39 @@ def test_mwt_losses_match_pairwise_cosines():
     assert coupling.item() == pytest.approx((0.0 + 1 / math.sqrt(2)) / 2)
 
 
+def test_each_method_adds_its_mask_loss_to_cross_entropy():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 1, 8, 8), torch.arange(32) % 4
+    model = nemo.masked_model(models.MLP((1, 8, 8), hidden=(16, 12), num_classes=4))
+    layers = list(nemo.masked_layers(model).values())
+    for method in nemo.METHODS:
+        config = nemo.ModularConfig(method=method)
+        loss, metrics = config.objective()(model, (x, y))
+        ce = nn.functional.cross_entropy(model(x), y)
+        if method == "mwt":
+            terms = [config.alpha * a + config.beta * b
+                     for a, b in (nemo.cohesion_coupling_losses(layer.last_mask, y) for layer in layers)]
+        elif method == "nemo":
+            terms = [config.alpha * nemo.supervised_contrastive_loss(layer.last_mask, y, config.tau)
+                     for layer in layers]
+        else:
+            terms = [torch.zeros(())]
+        expected = sum(terms) / len(terms)
+        assert method == "standard" or expected.item() > 1e-3
+        assert loss.item() == pytest.approx((ce + expected).item(), rel=1e-5), method
+
+
 def test_objectives_train_through_fit():
     import modlearn as ml
 
     x, y = torch.randn(64, 1, 8, 8), torch.arange(64) % 4
+    logged = {"standard": set(), "mwt": {"cohesion_loss", "coupling_loss"}, "nemo": {"contrastive_loss"}}
     for method in nemo.METHODS:
         model, history = nemo.train_modular(models.MLP((1, 8, 8), hidden=(16,), num_classes=4), Split(x, y),
                                             nemo.ModularConfig(method=method),
                                             ml.TrainConfig(epochs=2, batch_size=32, progress=False))
         assert history.num_steps == 4 and nemo.masked_layers(model)
+        assert logged[method] <= set(history.steps), (method, sorted(history.steps))
 
 
 def test_bad_input_raises_value_error():
@@ -153,3 +177,24 @@ def test_module_picker_renders_headless():
     analysis = nemo.ModularAnalysis.of(model, Split(x, y))
     picker = widgets.module_picker(analysis, Split(x, y), initial=(0, 1))
     assert picker.children[0].value == (0, 1)
+
+
+def _perfect_classifier(rows: list[int]) -> nn.Linear:
+    """A Linear whose output j is input feature `rows[j]`: perfect on one-hot inputs of those classes."""
+    layer = nn.Linear(10, len(rows))
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(10)[rows])
+        layer.bias.zero_()
+    return layer
+
+
+def test_subtask_accuracy_of_a_full_model_and_of_a_module():
+    y = torch.tensor([3, 5, 5, 3, 0, 9, 5])
+    split = Split(nn.functional.one_hot(y, 10).float(), y)
+    full = _perfect_classifier(list(range(10)))
+    assert nemo.subtask_accuracy(full, split, [5, 3]) == 1.0
+    assert nemo.subtask_accuracy(full, split, [5, 3], restrict=True) == 1.0
+    module = _perfect_classifier([3, 5])  # outputs the classes in increasing order, as extract_module
+    assert nemo.subtask_accuracy(module, split, [3, 5]) == 1.0
+    wrong = _perfect_classifier([5, 3])
+    assert nemo.subtask_accuracy(wrong, split, [3, 5]) == 0.0
