@@ -118,3 +118,21 @@ def test_parallel_incubation_terminates_workers_and_keeps_finished_stages(monkey
     assert returned - interrupted_at[0] < 2.0, \
         f"returned {returned - interrupted_at[0]:.1f} s after Ctrl-C (the first stage took {first_stage:.1f} s)"
     assert multiprocessing.active_children() == []
+
+
+class _KillsItsWorker(ml.Dataset):
+    """A dataset that ends the process unpickling it: a worker dying mid-job (as when killed for memory)."""
+
+    def __reduce__(self):
+        return os._exit, (1,)
+
+
+def test_dead_worker_makes_the_stages_run_in_this_process(problem, capsys):
+    inc, data = problem
+    inc.incubate_all(data, parallel=False)
+    sequential = dict(inc.incubated)
+    inc.incubated.clear(), inc.histories.clear()
+    inc.incubate_all(_KillsItsWorker(**vars(data)), parallel=True)
+    assert "A worker process died" in capsys.readouterr().out
+    assert inc_lib.same_weights(sequential, inc.incubated)
+    assert multiprocessing.active_children() == []
