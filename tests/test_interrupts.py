@@ -136,3 +136,14 @@ def test_dead_worker_makes_the_stages_run_in_this_process(problem, capsys):
     assert "A worker process died" in capsys.readouterr().out
     assert inc_lib.same_weights(sequential, inc.incubated)
     assert multiprocessing.active_children() == []
+
+
+def test_worker_processes_only_when_they_pay_off(problem, capsys):
+    # 2 workers save half of the sequential time and take 2 x WORKER_START_S to start
+    start = 2 * inc_lib.WORKER_START_S
+    assert not inc_lib.processes_pay_off(2 * start - 1, workers=2, cpus=2)
+    assert inc_lib.processes_pay_off(2 * start + 1, workers=2, cpus=2)
+    assert not inc_lib.processes_pay_off(1000, workers=2, cpus=1), "one CPU: processes only add start-up"
+    inc, data = problem
+    assert inc.parallel_mode(data) == "sequential"  # 8 steps per stage: far below the start-up
+    assert "Incubating one stage after the other in this process" in capsys.readouterr().out
