@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import Split
+from .interrupts import report_interrupt
 from .train import History, Hook, Objective, TrainConfig, TrainState, fit
 
 KINDS = ("discrete", "continuous", "image")
@@ -676,15 +677,20 @@ def train_modular(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig 
     """Modular-DCM: train the H-nodes one after the other in causal order, earlier ones frozen.
 
     Steps whose generators are all plugged-in pretrained ones are skipped. Returns one
-    `History` per trained step, keyed by the step's generators.
+    `History` per trained step, keyed by the step's generators. Ctrl-C stops after the current
+    step: its `History` has `interrupted=True` and the later steps are not trained.
     """
-    histories = {}
+    steps = []
     for step in dcm.graph.training_steps():
-        if set(step.generators) <= dcm.pretrained:
-            continue
         trainable = tuple(v for v in step.generators if v not in dcm.pretrained)
-        step = TrainingStep(trainable, step.variables, step.conditions)
-        histories[trainable] = train_step(dcm, step, data, config, hooks)
+        if trainable:
+            steps.append(TrainingStep(trainable, step.variables, step.conditions))
+    histories = {}
+    for i, step in enumerate(steps):
+        histories[step.generators] = train_step(dcm, step, data, config, hooks)
+        if histories[step.generators].interrupted:
+            report_interrupt("groups", [s.generators for s in steps[:i]], [s.generators for s in steps[i:]])
+            break
     return histories
 
 

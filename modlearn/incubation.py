@@ -25,6 +25,8 @@ import copy
 import math
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
@@ -34,11 +36,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import Dataset, load_dataset, num_batches
+from .interrupts import report_interrupt
 from .models import BlockModel, ResidualMLP, TinyViT
 from .train import History, Hook, TrainConfig, TrainState, evaluate, fit
 
 StageState = dict[str, torch.Tensor]
+Result = tuple[int, StageState, History]
 MODEL_KINDS = ("resmlp", "vit")
+# wall-clock to start one spawned worker (a fresh Python importing PyTorch): measured 3.6 s for one
+# worker and 6.7 s for two starting together on the 2-core development machine
+WORKER_START_S = 3.5
 
 
 # --------------------------------------------------------------------------- configuration
@@ -255,22 +262,92 @@ def _cpu_state(module: nn.Module) -> StageState:
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
-def _incubation_job(job: tuple) -> tuple[int, StageState, History]:
+def _incubation_job(job: tuple) -> Result:
     """Worker body (top level so that spawned processes can unpickle it): one incubation."""
     meta_stages, target_stage, index, data, config = job
     history = incubate_stage(meta_stages, target_stage, index, data, config)
     return index, _cpu_state(target_stage), history
 
 
-def _incubate_in_processes(jobs: list[tuple], workers: int) -> list[tuple[int, StageState, History]]:
+def _incubate_in_processes(jobs: list[tuple], workers: int) -> Iterator[Result]:
+    """Yield each job's result as soon as its worker finishes.
+
+    A worker that dies (killed for memory, say) raises `BrokenProcessPool` here instead of leaving
+    the caller waiting. Leaving early (Ctrl-C, an error, `close()`) terminates the workers.
+    """
     import torch.multiprocessing as mp
 
-    pool = mp.get_context("spawn").Pool(min(workers, len(jobs)))
+    executor = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"))
     try:
-        return pool.map(_incubation_job, jobs, chunksize=1)
+        for future in as_completed([executor.submit(_incubation_job, job) for job in jobs]):
+            yield future.result()
     finally:
-        pool.close()
-        pool.join()
+        _terminate(executor)
+
+
+def _terminate(executor: ProcessPoolExecutor) -> None:
+    """Stop `executor` now: queued jobs are cancelled, running workers terminated, not awaited."""
+    # Python < 3.14 has no public `terminate_workers`; `_processes` maps pid -> Process until shutdown
+    processes = list((executor._processes or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def processes_pay_off(sequential_s: float, workers: int, cpus: int) -> bool:
+    """The rule of `incubate_all(parallel=None)`: worker processes are used when the time they save
+    exceeds the time they take to start.
+
+    With `w = min(workers, cpus)` processes the K incubations take about `sequential_s / w`, so they
+    save `sequential_s (1 - 1/w)`; starting them costs `WORKER_START_S` per worker (they import
+    PyTorch while sharing the cores). One usable CPU never pays off.
+    """
+    w = min(workers, cpus)
+    return w >= 2 and sequential_s * (1 - 1 / w) > WORKER_START_S * w
+
+
+def estimate_sequential_s(meta_stages: Sequence[nn.Module], target_stages: Sequence[nn.Module],
+                          data: Dataset, config: IncubationConfig) -> float:
+    """Estimated seconds of the K incubations one after the other in this process:
+    K x `incubation_steps` x one AdamW step of hybrid 0 on one batch (best of 3 after a warm-up,
+    `config.threads` threads; on a copy, nothing is trained)."""
+    stage = copy.deepcopy(target_stages[0])
+    hybrid = build_hybrid(meta_stages, stage, 0)
+    optimizer = torch.optim.AdamW(stage.parameters(), lr=config.lr)
+    x, y = data.train.x[:config.batch_size], data.train.y[:config.batch_size]
+    times = []
+    with torch_threads(config.threads):
+        for _ in range(4):
+            start = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(hybrid(x), y).backward()
+            optimizer.step()
+            times.append(time.perf_counter() - start)
+    return len(target_stages) * config.incubation_steps * min(times[1:])
+
+
+def _requested_mode(parallel: bool) -> str:
+    """The mode `parallel=True` or `False` asks for."""
+    if not parallel:
+        return "sequential"
+    return "ranks" if distributed_world_size() > 1 else "processes"
+
+
+def _results(jobs: list[tuple], mode: str, workers: int) -> Iterator[Result]:
+    """The jobs' results, each as it becomes available."""
+    if mode == "processes":
+        yield from _incubate_in_processes(jobs, workers)
+    elif mode == "ranks":
+        yield from _incubate_on_ranks(jobs)
+    else:
+        yield from map(_incubation_job, jobs)
 
 
 def distributed_world_size() -> int:
@@ -278,7 +355,7 @@ def distributed_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1")) if torch.distributed.is_available() else 1
 
 
-def _incubate_on_ranks(jobs: list[tuple]) -> list[tuple[int, StageState, History]]:
+def _incubate_on_ranks(jobs: list[tuple]) -> list[Result]:
     """Rank r runs jobs r, r + world, ...; every rank receives all results (gloo on CPU, NCCL on GPU)."""
     import torch.distributed as dist
 
@@ -336,21 +413,54 @@ class DeepIncubation:
         self._keep(index, _cpu_state(stage), history)
         return history
 
-    def incubate_all(self, data: Dataset, parallel: bool = True) -> dict[int, History]:
-        """Phase 2 for every stage. `parallel`: across `torchrun` ranks when launched that way, else
-        in `config.workers` spawned processes; otherwise one after the other in this process."""
+    def incubate_all(self, data: Dataset, parallel: bool | None = None) -> dict[int, History]:
+        """Phase 2 for every stage; each stage is kept in `incubated` as soon as it finishes.
+
+        `parallel=True`: across `torchrun` ranks when launched that way, else in `config.workers`
+        spawned processes; `False`: one after the other in this process; `None`: as `parallel_mode`
+        decides. Ctrl-C terminates the workers and keeps the stages that finished. When a worker
+        dies (killed for memory, say), the stages not yet finished run in this process.
+        """
+        mode = self.parallel_mode(data) if parallel is None else _requested_mode(parallel)
         meta_stages = [copy.deepcopy(s).cpu() for s in self.meta_stages]
         jobs = [(meta_stages, copy.deepcopy(stage).cpu(), i, data, self.config)
                 for i, stage in enumerate(self.target_stages)]
-        if not parallel:
-            results = [_incubation_job(job) for job in jobs]
-        elif distributed_world_size() > 1:
-            results = _incubate_on_ranks(jobs)
-        else:
-            results = _incubate_in_processes(jobs, self.config.workers)
-        for index, state, history in results:
-            self._keep(index, state, history)
+        self._run(jobs, mode)
         return self.histories
+
+    def parallel_mode(self, data: Dataset) -> str:
+        """How `incubate_all(parallel=None)` runs: `"ranks"` under `torchrun`, `"processes"` when
+        `processes_pay_off` for the estimated sequential time, else `"sequential"` (said in a line)."""
+        if distributed_world_size() > 1:
+            return "ranks"
+        cpus, workers = usable_cpus(), min(self.config.workers, self.num_stages)
+        estimate = estimate_sequential_s([_on_cpu(s) for s in self.meta_stages],
+                                         [_on_cpu(s) for s in self.target_stages], data, self.config)
+        if processes_pay_off(estimate, workers, cpus):
+            return "processes"
+        print(f"Incubating one stage after the other in this process: {workers} worker processes on {cpus} "
+              f"CPU(s) would save at most {estimate * (1 - 1 / max(1, min(workers, cpus))):.1f} s of the "
+              f"estimated {estimate:.1f} s but take about {WORKER_START_S * workers:.0f} s to start "
+              "(parallel=True forces them).", flush=True)
+        return "sequential"
+
+    def _run(self, jobs: list[tuple], mode: str) -> None:
+        """Run `jobs` (`mode`: "sequential", "processes" or "ranks"), keeping each result as it arrives."""
+        done: list[int] = []
+        try:
+            with contextlib.closing(_results(jobs, mode, self.config.workers)) as results:
+                for index, state, history in results:
+                    if history.interrupted:
+                        raise KeyboardInterrupt
+                    done.append(index)
+                    self._keep(index, state, history)
+        except KeyboardInterrupt:
+            report_interrupt("stages", done, [job[2] for job in jobs if job[2] not in done])
+        except BrokenProcessPool as err:
+            left = [job for job in jobs if job[2] not in done]
+            print(f"A worker process died ({err}): incubating stages {[job[2] for job in left]} in this "
+                  "process instead.", flush=True)
+            self._run(left, "sequential")
 
     def assemble(self) -> nn.Module:
         """Phase 3a: a copy of the target whose stages are the incubated ones (on the CPU)."""
@@ -415,7 +525,7 @@ def low_data(data: Dataset, fraction: float, seed: int = 0) -> Dataset:
 
 
 def incubation_vs_e2e(meta: nn.Module, target: nn.Module, data: Dataset, config: IncubationConfig,
-                      parallel: bool = True) -> dict[str, float]:
+                      parallel: bool | None = None) -> dict[str, float]:
     """All phases, then the E2E baseline at the same budget: test accuracies of each model."""
     inc = DeepIncubation(meta, target, data.input_shape, config)
     inc.pretrain_meta(data)
@@ -434,20 +544,22 @@ def same_weights(a: dict[int, StageState], b: dict[int, StageState]) -> bool:
         a[i].keys() == b[i].keys() and all(torch.equal(a[i][k], b[i][k]) for k in a[i]) for i in a)
 
 
-def time_incubation(inc: DeepIncubation, data: Dataset) -> dict[str, float | bool]:
-    """Wall-clock of `incubate_all` sequential, then parallel (`config.workers` processes).
+def time_incubation(inc: DeepIncubation, data: Dataset, parallel: bool | None = None) -> dict[str, float | bool | str]:
+    """Wall-clock of `incubate_all` sequential, then with `parallel` (default: as `parallel_mode` decides).
 
     Both use `config.threads` threads per incubation; `identical` says whether they gave
-    bit-identical stage weights. The parallel run's weights and histories are kept.
+    bit-identical stage weights; `mode` says how the second run ran ("processes", "ranks" or
+    "sequential"). The second run's weights and histories are kept.
     """
+    mode = inc.parallel_mode(data) if parallel is None else _requested_mode(parallel)
     start = time.perf_counter()
     inc.incubate_all(data, parallel=False)
     sequential, states = time.perf_counter() - start, dict(inc.incubated)
     start = time.perf_counter()
-    inc.incubate_all(data, parallel=True)
-    parallel = time.perf_counter() - start
-    return {"sequential_s": sequential, "parallel_s": parallel, "speedup": sequential / parallel,
-            "identical": same_weights(states, inc.incubated)}
+    inc.incubate_all(data, parallel=mode != "sequential")
+    parallel_s = time.perf_counter() - start
+    return {"sequential_s": sequential, "parallel_s": parallel_s, "speedup": sequential / parallel_s,
+            "identical": same_weights(states, inc.incubated), "mode": mode}
 
 
 # --------------------------------------------------------------------------- gradient flow

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import Dataset, Split, iterate_batches
+from .interrupts import report_interrupt
 from .models import MLP, BlockModel
 from .train import Batch, CrossEntropy, History, Metrics, Objective, TrainConfig, fit, predict
 
@@ -348,6 +349,11 @@ class LocalRun:
         return self.config.mode
 
     @property
+    def interrupted(self) -> bool:
+        """True when Ctrl-C stopped the training (the modules after the interrupted one are untrained)."""
+        return any(h.interrupted for h in self.histories)
+
+    @property
     def seconds_per_epoch(self) -> float:
         """Training wall-clock of one epoch of the method (all modules), from the histories."""
         return sum(row["seconds"] for h in self.histories for row in h.epochs) / self.epochs
@@ -359,7 +365,8 @@ def train_local(model: BlockModel, data: Dataset, config: LocalConfig | None = N
 
     - `e2e`: one `fit` of the whole model; linear probes are then fitted on its frozen blocks
       so its per-module accuracy can be compared (`module_accuracies`).
-    - `greedy`: for k = 1..K, cache the frozen modules' outputs and `fit` module k + its head.
+    - `greedy`: for k = 1..K, cache the frozen modules' outputs and `fit` module k + its head;
+      Ctrl-C during module k keeps modules 1..k-1, leaves module k as far as it got, skips the rest.
     - `dgl`: one `fit` with `DecoupledObjective` (all modules every step, inputs detached).
     - `kernel`: `fit` all blocks on the kernel-alignment proxy, freeze them, `fit` an output layer
       on their unit-normalised outputs.
@@ -389,9 +396,13 @@ def _train_e2e(model: BlockModel, data: Dataset, config: LocalConfig, train: Tra
 
 def _train_greedy(model: BlockModel, data: Dataset, config: LocalConfig, train: TrainConfig):
     net, histories = local_net(model, data, config), []
+    modules = len(net.stages)
     for k, (stage, head) in enumerate(zip(net.stages, net.heads)):
         histories.append(fit_on_frozen(net.prefix(k), nn.Sequential(stage, head), data,
-                                       replace(train, desc=f"module {k + 1}/{len(net.stages)}")))
+                                       replace(train, desc=f"module {k + 1}/{modules}")))
+        if histories[-1].interrupted:
+            report_interrupt("modules", list(range(1, k + 1)), list(range(k + 1, modules + 1)))
+            break
     return histories, net, net
 
 

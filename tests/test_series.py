@@ -1,0 +1,52 @@
+"""The headless runner (modlearn/series.py): cell timeouts, the idle-kernel watchdog, process-tree memory."""
+import time
+
+import nbformat
+import pytest
+
+from conftest import TUTORIALS
+from modlearn.series import KernelIdleError, execute_notebook
+
+
+def _notebook(folder, name, *sources):
+    """A notebook with a `parameters` cell, then one code cell per source."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('BUDGET = "cpu"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(s) for s in sources)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / name
+    nbformat.write(nb, path)
+    return path
+
+
+def test_idle_kernel_fails_the_notebook_naming_the_cell(tmp_path):
+    path = _notebook(tmp_path, "stuck.ipynb", "x = 1", "import time\ntime.sleep(120)  # waits on nothing")
+    start = time.perf_counter()
+    with pytest.raises(KernelIdleError, match=r"stuck\.ipynb: cell \d+ \('import time'\).*no CPU for 3 s"):
+        execute_notebook(path, tmp_path / "out", idle_timeout=3)
+    assert time.perf_counter() - start < 60
+
+
+def test_busy_cell_past_the_timeout_fails_naming_the_cell(tmp_path):
+    path = _notebook(tmp_path, "busy.ipynb", "while True:\n    pass")
+    with pytest.raises(TimeoutError, match=r"busy\.ipynb: cell \d+ \('while True:'\) ran past the 3 s"):
+        execute_notebook(path, tmp_path / "out", timeout=3, idle_timeout=2)
+
+
+def test_peak_memory_counts_the_kernels_child_processes(tmp_path):
+    child = "import time; block = b'x' * (300 * 2**20); time.sleep(1)"
+    path = _notebook(tmp_path, "child.ipynb", f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {child!r}], check=True)")
+    results = execute_notebook(path, tmp_path / "out")
+    assert results == {}
+    assert results.peak_tree_mb > 300, f"peak {results.peak_tree_mb:.0f} MB misses the child's 300 MB"
+
+
+def test_notebook_03_never_hangs_and_stays_under_2_gb(tmp_path):
+    peaks = []
+    for run in range(5):
+        results = execute_notebook(TUTORIALS / "03_deep_incubation.ipynb", tmp_path / f"run{run}", "smoke",
+                                   idle_timeout=60)
+        assert results["parallel_equals_sequential"] is True
+        peaks.append(results.peak_tree_mb)
+    assert max(peaks) < 2000, f"peak memory of the kernel and its workers per run (MB): {peaks}"
