@@ -63,7 +63,7 @@ class KernelWatch:
     seconds is killed and `stalled` names the cell."""
 
     def __init__(self, idle_s: float = IDLE_TIMEOUT_S, interval: float = 0.2) -> None:
-        import psutil  # installed with ipykernel, which the runner needs anyway
+        import psutil
 
         self.psutil, self.idle_s, self.interval = psutil, idle_s, interval
         self.me = psutil.Process()
