@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .validate import check_bool, check_int
+
 BUDGETS = ("smoke", "cpu", "gpu")
 
 
@@ -70,6 +72,9 @@ def setup(budget: str = "cpu", seed: int = 0, threads: int | None = None, verbos
 
     Threads default to the CPUs this process may use, capped at 4 (Binder gives 1-2).
     """
+    seed = check_int("seed", seed, 0, owner="setup")
+    threads = check_int("threads", threads, 1, owner="setup", optional=True)
+    check_bool("verbose", verbose, owner="setup")
     budget = resolve_budget(budget)
     seed_everything(seed)
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

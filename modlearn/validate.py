@@ -10,12 +10,13 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
 
-from .data import Split
+if TYPE_CHECKING:  # validate is a leaf module: every other module may import it
+    from .data import Split
 
 
 def _fail(owner: str, name: str, value: Any, expected: str, fix: str, shown: str | None = None) -> ValueError:
@@ -91,8 +92,10 @@ def check_choice(name: str, value: Any, choices: Sequence[str], *, owner: str = 
     if isinstance(value, str) and value in choices:
         return value
     listed = ", ".join(repr(c) for c in choices)
-    close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
-    fix = f"did you mean {close[0]!r}?" if close else f"choose one of {listed}"
+    close = []
+    if isinstance(value, str):
+        close = [c for c in choices if c.lower() == value.lower()] or difflib.get_close_matches(value, choices, n=1)
+    fix = f"did you mean {close[0]!r}?" if close else "pass one of those names"
     raise _fail(owner, name, value, f"one of {listed}", fix)
 
 
@@ -262,6 +265,8 @@ def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data",
     cross-entropy and MSE tasks also one trial forward pass (`x[:1]`, eval mode, no state change)
     and the targets: 1-D integer labels below the output width, or floats shaped like the output.
     """
+    from .data import Split
+
     check_type(name, split, Split, owner=owner, hint="pass a Dataset, a Split or a pair (x, y) of tensors")
     x = _check_tensor(owner, f"{name}.x", split.x)
     y = _check_tensor(owner, f"{name}.y", split.y)
