@@ -112,7 +112,7 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], *, owner: 
 
 def check_shape(name: str, value: Any, length: int | None = None, *, owner: str = "") -> tuple[int, ...]:
     """A shape: a sequence of whole numbers >= 1 (of `length` entries when given)."""
-    expected = f"a tuple of {length or 'some'} positive ints" + (", e.g. (1, 28, 28)" if length == 3 else "")
+    expected = f"a tuple of {length or 'some'} positive ints" + (" (channels, height, width), e.g. (1, 28, 28)" if length == 3 else "")
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, torch.Size)) \
             or (length is not None and len(value) != length) or len(value) == 0:
         raise _fail(owner, name, value, expected, "pass the data's `input_shape`")
