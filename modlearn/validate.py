@@ -112,7 +112,8 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], *, owner: 
 
 def check_shape(name: str, value: Any, length: int | None = None, *, owner: str = "") -> tuple[int, ...]:
     """A shape: a sequence of whole numbers >= 1 (of `length` entries when given)."""
-    expected = f"a tuple of {length or 'some'} positive ints" + (" (channels, height, width), e.g. (1, 28, 28)" if length == 3 else "")
+    expected = f"a tuple of {length or 'some'} positive ints"
+    expected += " (channels, height, width), e.g. (1, 28, 28)" if length == 3 else ""
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, torch.Size)) \
             or (length is not None and len(value) != length) or len(value) == 0:
         raise _fail(owner, name, value, expected, "pass the data's `input_shape`")
@@ -194,7 +195,8 @@ def _task_kind(objective: Any) -> str | None:
     return None
 
 
-def _check_tensor(owner: str, name: str, values: Any) -> torch.Tensor:
+def check_tensor(owner: str, name: str, values: Any) -> torch.Tensor:
+    """`values` if it is a tensor whose floating entries are all finite (NaN and inf raise)."""
     if not isinstance(values, torch.Tensor):
         raise _fail_data(owner, name, f"<{type(values).__name__}>", "a torch.Tensor", "wrap it with torch.as_tensor")
     if values.is_floating_point() and len(values) and not bool(torch.isfinite(values).all()):
@@ -268,8 +270,8 @@ def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data",
     from .data import Split
 
     check_type(name, split, Split, owner=owner, hint="pass a Dataset, a Split or a pair (x, y) of tensors")
-    x = _check_tensor(owner, f"{name}.x", split.x)
-    y = _check_tensor(owner, f"{name}.y", split.y)
+    x = check_tensor(owner, f"{name}.x", split.x)
+    y = check_tensor(owner, f"{name}.y", split.y)
     if len(x) == 0:
         if allow_empty:
             return
