@@ -19,11 +19,13 @@ if TYPE_CHECKING:  # validate is a leaf module: every other module may import it
     from .data import Split
 
 
-def _fail(owner: str, name: str, value: Any, expected: str, fix: str, shown: str | None = None) -> ValueError:
-    """`owner(name=value): name must be <expected>; <fix>`; `shown` replaces `repr(value)` (tensors)."""
+def _fail(owner: str, name: str, value: Any, expected: str, fix: str, shown: str | None = None,
+          unknown: bool = False) -> ValueError:
+    """`owner(name=value): name must be <expected>; <fix>`; `shown` replaces `repr(value)` (tensors);
+    `unknown` says "unknown name" first (a name that is not among the choices)."""
     shown = repr(value) if shown is None else shown
     where = f"{owner}({name}={shown})" if owner else f"{name}={shown}"
-    return ValueError(f"{where}: {name} must be {expected}; {fix}")
+    return ValueError(f"{where}: {'unknown ' + name + ', ' if unknown else ''}{name} must be {expected}; {fix}")
 
 
 def _fail_data(owner: str, name: str, shown: str, expected: str, fix: str) -> ValueError:
@@ -96,7 +98,7 @@ def check_choice(name: str, value: Any, choices: Sequence[str], *, owner: str = 
     if isinstance(value, str):
         close = [c for c in choices if c.lower() == value.lower()] or difflib.get_close_matches(value, choices, n=1)
     fix = f"did you mean {close[0]!r}?" if close else "pass one of those names"
-    raise _fail(owner, name, value, f"one of {listed}", fix)
+    raise _fail(owner, name, value, f"one of {listed}", fix, unknown=True)
 
 
 def check_type(name: str, value: Any, types: type | tuple[type, ...], *, owner: str = "",
