@@ -365,11 +365,11 @@ def train_local(model: BlockModel, data: Dataset, config: LocalConfig | None = N
     - `ff`: one `fit` with `ForwardForwardObjective` on an MLP.
     `train` is the loop's config; greedy and kernel spend `train.epochs` on each module.
     """
-    config, train = config or LocalConfig(), train or TrainConfig()
     check_type("data", data, Dataset, owner="train_local", hint="pass a Dataset, e.g. ml.load_dataset('digits')")
-    check_type("config", config, LocalConfig, owner="train_local", hint="pass a LocalConfig(mode=...)")
-    check_type("train", train, TrainConfig, owner="train_local", hint="pass a TrainConfig(...)")
+    check_type("config", config, LocalConfig, owner="train_local", optional=True, hint="pass a LocalConfig(mode=...)")
+    check_type("train", train, TrainConfig, owner="train_local", optional=True, hint="pass a TrainConfig(...)")
     check_block_model(model)
+    config, train = config or LocalConfig(), train or TrainConfig()
     start = time.perf_counter()
     histories, classifier, net = _TRAINERS[config.mode](model, data, config, train)
     return LocalRun(config, model, classifier, net, histories, time.perf_counter() - start, train.epochs)

@@ -108,7 +108,8 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], *, owner: 
         return value
     kinds = types if isinstance(types, tuple) else (types,)
     expected = " or ".join(k.__name__ for k in kinds) + (" or None" if optional else "")
-    raise _fail(owner, name, value, f"a {expected}", hint or f"pass a {kinds[0].__name__}",
+    article = "an" if expected[0].lower() in "aeiou" else "a"
+    raise _fail(owner, name, value, f"{article} {expected}", hint or f"pass {article} {kinds[0].__name__}",
                 shown=f"<{type(value).__name__}>")
 
 
@@ -181,8 +182,16 @@ class ConfigFields:
 _REJECTED_DTYPES = {
     torch.uint8: "convert images with `x.float() / 255`",
     torch.bool: "convert with `x.float()`",
-    torch.float64: "convert with `x.float()` (models train in float32)",
+    torch.float64: "convert with `x.float()` (the model's parameters are float32)",
 }
+
+
+def _input_problem(model: nn.Module, x: torch.Tensor) -> str | None:
+    """What to do about `x`'s dtype, or None when it suits `model` (float64 only for float64 models)."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if x.dtype == torch.float64 and param is not None and param.dtype == torch.float64:
+        return None
+    return _REJECTED_DTYPES.get(x.dtype)
 
 
 def _task_kind(objective: Any) -> str | None:
@@ -265,9 +274,10 @@ def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data",
                allow_empty: bool = False) -> None:
     """Check `split` (a `Split`: `x: (n, ...)`, `y: (n, ...)`) against `model` before training.
 
-    Always: a non-empty split of tensors, finite floats, no uint8/bool/float64 inputs. For
-    cross-entropy and MSE tasks also one trial forward pass (`x[:1]`, eval mode, no state change)
-    and the targets: 1-D integer labels below the output width, or floats shaped like the output.
+    Always: a non-empty split of tensors, finite floats, no uint8/bool inputs (float64 only for a
+    float64 model). For cross-entropy and MSE tasks also one trial forward pass (`x[:1]`, eval mode,
+    no state change) and the targets: 1-D integer labels below the output width, or floats shaped
+    like the output.
     """
     from .data import Split
 
@@ -278,9 +288,9 @@ def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data",
         if allow_empty:
             return
         raise _fail_data(owner, name, "<empty split>", "a split with at least one sample", "check the data loading")
-    if x.dtype in _REJECTED_DTYPES:
-        raise _fail_data(owner, f"{name}.x", f"<{x.dtype} inputs>", "float32 (or integer token ids)",
-                    _REJECTED_DTYPES[x.dtype])
+    problem = _input_problem(model, x)
+    if problem:
+        raise _fail_data(owner, f"{name}.x", f"<{x.dtype} inputs>", "float32 (or integer token ids)", problem)
     kind = _task_kind(objective)
     if kind is None:
         return
