@@ -4,19 +4,18 @@ Every message has the same form, `owner(name=value): name must be <expected>; <w
 `TrainConfig(epochs=2.5): epochs must be a whole number >= 1; pass an int such as 3`.
 Config dataclasses call `ConfigFields(self)` in `__post_init__`; `fit` and `evaluate` call
 `check_fit_inputs` / `check_evaluate_inputs`, which look at the data with the model (`check_data`).
+This module imports nothing from modlearn, so every module may use it: classes of higher layers
+(`TrainConfig`, `Split`, `CrossEntropy`) are recognised by class name, subclasses included.
 """
 from __future__ import annotations
 
 import difflib
 import math
 import numbers
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
-
-if TYPE_CHECKING:  # validate is a leaf module: every other module may import it
-    from .data import Split
 
 
 def _fail(owner: str, name: str, value: Any, expected: str, fix: str, shown: str | None = None,
@@ -101,15 +100,25 @@ def check_choice(name: str, value: Any, choices: Sequence[str], *, owner: str = 
     raise _fail(owner, name, value, f"one of {listed}", fix, unknown=True)
 
 
-def check_type(name: str, value: Any, types: type | tuple[type, ...], *, owner: str = "",
+def _is_instance(value: Any, kind: type | str) -> bool:
+    """`isinstance`, or for a class name: `value`'s class or one of its bases has that name."""
+    if isinstance(kind, str):
+        return any(cls.__name__ == kind for cls in type(value).__mro__)
+    return isinstance(value, kind)
+
+
+def check_type(name: str, value: Any, types: type | str | tuple[type | str, ...], *, owner: str = "",
                optional: bool = False, hint: str = "") -> Any:
-    """`value` if it is an instance of `types` (or None when `optional`), else a `ValueError`."""
-    if (value is None and optional) or isinstance(value, types):
-        return value
+    """`value` if it is an instance of `types` (or None when `optional`), else a `ValueError`.
+
+    A type may be given by its class name (`"TrainConfig"`) where importing it would run upward."""
     kinds = types if isinstance(types, tuple) else (types,)
-    expected = " or ".join(k.__name__ for k in kinds) + (" or None" if optional else "")
+    if (value is None and optional) or any(_is_instance(value, kind) for kind in kinds):
+        return value
+    names = [kind if isinstance(kind, str) else kind.__name__ for kind in kinds]
+    expected = " or ".join(names) + (" or None" if optional else "")
     article = "an" if expected[0].lower() in "aeiou" else "a"
-    raise _fail(owner, name, value, f"{article} {expected}", hint or f"pass {article} {kinds[0].__name__}",
+    raise _fail(owner, name, value, f"{article} {expected}", hint or f"pass {article} {names[0]}",
                 shown=f"<{type(value).__name__}>")
 
 
@@ -194,16 +203,17 @@ def _input_problem(model: nn.Module, x: torch.Tensor) -> str | None:
     return _REJECTED_DTYPES.get(x.dtype)
 
 
-def _task_kind(objective: Any) -> str | None:
-    """`"classes"` for cross-entropy tasks, `"regression"` for MSE, None for objectives with own inputs."""
-    from .train import CrossEntropy, MeanSquaredError
+_TASK_TARGETS = {"CrossEntropy": "classes", "MeanSquaredError": "values"}
 
+
+def _task_kind(objective: Any) -> str | None:
+    """What `objective.task` trains on: `"classes"` (cross-entropy), `"values"` (MSE), or None for
+    objectives that read batches their own way. An objective may declare `targets = "classes"`."""
     task = getattr(objective, "task", objective)
-    if isinstance(task, CrossEntropy):
-        return "classes"
-    if isinstance(task, MeanSquaredError):
-        return "regression"
-    return None
+    declared = getattr(task, "targets", None)
+    if declared in _TASK_TARGETS.values():
+        return declared
+    return next((kind for base, kind in _TASK_TARGETS.items() if _is_instance(task, base)), None)
 
 
 def check_tensor(owner: str, name: str, values: Any) -> torch.Tensor:
@@ -260,7 +270,7 @@ def _check_classes(owner: str, name: str, y: torch.Tensor, out: torch.Tensor) ->
                     f"{max(high + 1, classes)}, or remap the labels to 0..{classes - 1}")
 
 
-def _check_regression(owner: str, name: str, y: torch.Tensor, out: torch.Tensor) -> None:
+def _check_values(owner: str, name: str, y: torch.Tensor, out: torch.Tensor) -> None:
     if not y.is_floating_point():
         raise _fail_data(owner, name, f"<targets {y.dtype}>", "float targets for mean squared error",
                     "convert with `y.float()` (or use CrossEntropy for class labels)")
@@ -279,9 +289,7 @@ def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data",
     no state change) and the targets: 1-D integer labels below the output width, or floats shaped
     like the output.
     """
-    from .data import Split
-
-    check_type(name, split, Split, owner=owner, hint="pass a Dataset, a Split or a pair (x, y) of tensors")
+    check_type(name, split, "Split", owner=owner, hint="pass a Dataset, a Split or a pair (x, y) of tensors")
     x = check_tensor(owner, f"{name}.x", split.x)
     y = check_tensor(owner, f"{name}.y", split.y)
     if len(x) == 0:
@@ -295,22 +303,20 @@ def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data",
     if kind is None:
         return
     out = _trial_forward(owner, name, model, x)
-    (_check_classes if kind == "classes" else _check_regression)(owner, f"{name}.y", y, out)
+    (_check_classes if kind == "classes" else _check_values)(owner, f"{name}.y", y, out)
 
 
-def check_fit_inputs(model: Any, config: Any, objective: Any, train: Split, val: Split | None) -> None:
-    """`fit`'s arguments: the types, then the training (and validation) data against the model."""
-    from .train import Objective, TrainConfig
-
+def check_fit_inputs(model: Any, config: Any, objective: Any, train: Any, val: Any | None) -> None:
+    """`fit`'s arguments: the types, then the training (and validation) `Split` against the model."""
     check_type("model", model, nn.Module, owner="fit", hint="pass a torch.nn.Module, e.g. ml.make_model(...)")
-    check_type("config", config, TrainConfig, owner="fit", hint="pass ml.TrainConfig(...)")
-    check_type("objective", objective, Objective, owner="fit", hint="pass an Objective, e.g. CrossEntropy()")
+    check_type("config", config, "TrainConfig", owner="fit", hint="pass ml.TrainConfig(...)")
+    check_type("objective", objective, "Objective", owner="fit", hint="pass an Objective, e.g. CrossEntropy()")
     check_data(model, train, objective, "data")
     if val is not None:
         check_data(model, val, objective, "val", allow_empty=True)
 
 
-def check_evaluate_inputs(model: Any, split: Split, objective: Any, batch_size: Any) -> None:
+def check_evaluate_inputs(model: Any, split: Any, objective: Any, batch_size: Any) -> None:
     """`evaluate`'s arguments: the model, the batch size, and the data against the model."""
     check_type("model", model, nn.Module, owner="evaluate", hint="pass a torch.nn.Module")
     check_int("batch_size", batch_size, 1, owner="evaluate")

@@ -16,7 +16,7 @@ import modlearn as ml
 from modlearn import bimt, causal, circuits, cluster, incubation, local, nemo
 from modlearn.data import Dataset, Split, modular_addition, symbolic_task
 from modlearn.models import MLP, ModularTransformer
-from modlearn.train import CrossEntropy, MeanSquaredError
+from modlearn.train import CrossEntropy, MeanSquaredError, Objective
 from modlearn.validate import check_data
 
 NAN, INF = math.nan, math.inf
@@ -76,6 +76,15 @@ def _dcm() -> causal.DCM:
     return causal.DCM(graph, [causal.Variable(v) for v in "XZY"], causal.DCMConfig(noise_dim=2, confounder_dim=2))
 
 
+class _DeclaresClasses(Objective):
+    """A custom objective that declares class-index targets, so `fit` checks its labels."""
+
+    targets = "classes"
+
+    def __call__(self, model, batch):
+        return CrossEntropy()(model, batch)
+
+
 X, Y = _xy()
 CASES = [
     # TrainConfig
@@ -121,6 +130,7 @@ CASES = [
                                                 objective=MeanSquaredError()), "data.y must be finite"),
     ("fit-regression-broadcast", lambda: _fit(y=torch.zeros(16), objective=MeanSquaredError()),
      "data.y must be shaped (n, 10)"),
+    ("fit-declared-class-targets", lambda: _fit(y=Y + 3, objective=_DeclaresClasses()), "data.y must be class"),
     ("fit-regression-int-targets", lambda: _fit(y=Y, objective=MeanSquaredError()), "data.y must be float targets"),
     # evaluate
     ("evaluate-labels-out-of-range", lambda: _evaluate(y=Y + 12), "data.y must be class indices"),
