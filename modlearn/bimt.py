@@ -26,6 +26,7 @@ import torch.nn as nn
 from .data import Dataset, num_batches
 from .train import (CrossEntropy, History, Hook, MeanSquaredError, Objective, Regularized,
                     TrainConfig, TrainState, evaluate, fit)
+from .validate import ConfigFields, check_choice, check_float, check_type
 
 GEOMETRIES = ("1d", "2d")
 MODES = ("none", "l1", "l1_local", "l1_swap", "bimt")
@@ -212,9 +213,8 @@ def _permute_parameter(param: nn.Parameter, perm: torch.Tensor, moved: torch.Ten
 
 
 def _check_model(model: nn.Module) -> BioMLP:
-    if not isinstance(model, BioMLP):
-        raise ValueError(f"BIMT needs a BioMLP (neurons with positions), got {type(model).__name__}")
-    return model
+    return check_type("model", model, BioMLP, owner="BIMT",
+                      hint="BIMT needs neurons with positions: build the model with bimt.BioMLP(...)")
 
 
 # --------------------------------------------------------------------------- connection cost
@@ -469,20 +469,25 @@ class BIMTConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.steps >= 1, f"steps={self.steps} must be >= 1"),
-            (self.lam >= 0, f"lam={self.lam} must be >= 0 (lambda is a penalty strength)"),
-            (self.weight_factor >= 0, f"weight_factor={self.weight_factor} must be >= 0"),
-            (self.reduction in REDUCTIONS, f"unknown reduction {self.reduction!r}: choose one of {REDUCTIONS}"),
-            (self.swap_every >= 1, f"swap_every={self.swap_every} must be >= 1"),
-            (self.top_k >= 1, f"top_k={self.top_k} must be >= 1"),
-            (self.batch_size is None or self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1"),
-            (len(self.lam_factors) == len(self.lam_boundaries) + 1,
-             f"{len(self.lam_factors)} lam_factors need {len(self.lam_factors) - 1} lam_boundaries"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        fields = ConfigFields(self)
+        for name in ("steps", "swap_every", "top_k"):
+            fields.integer(name, 1)
+        fields.integer("batch_size", 1, optional=True)
+        fields.integer("seed", 0, optional=True)
+        for name in ("lam", "weight_factor"):
+            fields.number(name, 0)
+        fields.number("lr", 0, low_open=True)
+        fields.each("lam_factors", check_float, 0)
+        boundaries = fields.each("lam_boundaries", check_float, 0, 1)
+        fields.choice("reduction", REDUCTIONS)
+        for name in ("penalize_bias", "penalize_last", "progress"):
+            fields.boolean(name)
+        if len(self.lam_factors) != len(boundaries) + 1:
+            raise ValueError(f"BIMTConfig(lam_factors={self.lam_factors}): lam_factors must have one entry more "
+                             f"than lam_boundaries={boundaries}; pass {len(boundaries) + 1} factors")
+        if list(boundaries) != sorted(boundaries):
+            raise ValueError(f"BIMTConfig(lam_boundaries={boundaries}): lam_boundaries must be increasing "
+                             "fractions of training; sort them")
 
 
 def task_objective(data: Dataset) -> Objective:
@@ -524,6 +529,9 @@ def train_bimt(model: BioMLP, data: Dataset, mode: str = "bimt", config: BIMTCon
     runs per epoch only when an epoch has several batches (full-batch toys validate at the end).
     """
     _check_model(model)
+    check_type("data", data, Dataset, owner="train_bimt", hint="pass a Dataset, e.g. data.symbolic_task(...)")
+    check_choice("mode", mode, MODES, owner="train_bimt")
+    check_type("config", config, BIMTConfig, owner="train_bimt", optional=True, hint="pass a BIMTConfig(...)")
     config = config or BIMTConfig()
     objective = bimt_objective(model, data, mode, config)
     batch_size = config.batch_size or len(data.train)

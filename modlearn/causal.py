@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from .data import Split
 from .interrupts import report_interrupt
 from .train import History, Hook, Objective, TrainConfig, TrainState, fit
+from .validate import ConfigFields, check_float, check_int, check_type
 
 KINDS = ("discrete", "continuous", "image")
 
@@ -256,8 +257,10 @@ class Variable:
     shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"variable {self.name!r}: unknown kind {self.kind!r}, choose one of {KINDS}")
+        fields = ConfigFields(self)
+        check_type("name", self.name, str, owner="Variable", hint="name the variable with a string, e.g. 'X'")
+        fields.choice("kind", KINDS)
+        fields.integer("size", 1)
         if self.kind == "image" and (len(self.shape) != 3 or self.shape[1] % 4 or self.shape[2] % 4):
             raise ValueError(f"image variable {self.name!r} needs shape (C, H, W) with H and W multiples "
                              f"of 4, got {self.shape}")
@@ -343,20 +346,26 @@ class DCMConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.noise_dim >= 1 and self.confounder_dim >= 1, "noise_dim and confounder_dim must be >= 1"),
-            (all(h >= 1 for h in (*self.hidden, *self.critic_hidden)), "hidden widths must be >= 1"),
-            (self.gp_weight >= 0, f"gp_weight={self.gp_weight} must be >= 0"),
-            (self.critic_steps >= 1, f"critic_steps={self.critic_steps} must be >= 1"),
-            (0 < self.tau_floor <= self.tau_start, f"need 0 < tau_floor <= tau_start, got "
-                                                   f"{self.tau_floor}, {self.tau_start}"),
-            (self.tau_rate >= 0 and self.anneal_every >= 1, "tau_rate must be >= 0 and anneal_every >= 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-        TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                    weight_decay=self.weight_decay, max_steps=self.max_steps)  # validates those fields
+        fields = ConfigFields(self)
+        for name in ("noise_dim", "confounder_dim", "image_channels", "critic_steps", "anneal_every", "epochs",
+                     "batch_size"):
+            fields.integer(name, 1)
+        fields.integer("max_steps", 1, optional=True)
+        fields.number("lr", 0, low_open=True)
+        fields.number("weight_decay", 0)
+        fields.integer("seed", 0)
+        fields.each("hidden", check_int, 1)
+        fields.each("critic_hidden", check_int, 1)
+        fields.each("betas", check_float, 0, 1, high_open=True)
+        fields.number("gp_weight", 0)
+        fields.number("tau_start", 0, low_open=True)
+        fields.number("tau_floor", 0, self.tau_start, low_open=True)
+        fields.number("tau_rate", 0)
+        for name in ("straight_through", "lr_decay", "progress"):
+            fields.boolean(name)
+        if len(self.betas) != 2:
+            raise ValueError(f"DCMConfig(betas={self.betas}): betas must be a pair (beta1, beta2); "
+                             "pass e.g. (0.5, 0.9)")
 
     def train_config(self, desc: str) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
@@ -644,6 +653,12 @@ class DCMSchedule(Hook):
                 group["lr"] = lr
 
 
+def _check_training_args(owner: str, dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None) -> None:
+    check_type("dcm", dcm, DCM, owner=owner, hint="pass a DCM(graph, variables)")
+    check_type("data", data, Mapping, owner=owner, hint="pass a dict {variable name: tensor of samples}")
+    check_type("config", config, DCMConfig, owner=owner, optional=True, hint="pass a DCMConfig(...)")
+
+
 def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor],
                config: DCMConfig | None = None, hooks: Iterable[Hook] = (),
                checkpoint_path: str | None = None, resume: bool = False) -> History:
@@ -652,6 +667,7 @@ def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor],
 
     `checkpoint_path` and `resume` are `TrainConfig`'s: the checkpoint holds the critic, both
     optimizers and the temperature, so a resumed step equals the uninterrupted one."""
+    _check_training_args("train_step", dcm, data, config)
     config = config or dcm.config
     dcm.graph.check_names(step.generators + step.variables + step.conditions)
     pretrained = sorted(set(step.generators) & dcm.pretrained)
@@ -680,6 +696,7 @@ def train_modular(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig 
     `History` per trained step, keyed by the step's generators. Ctrl-C stops after the current
     step: its `History` has `interrupted=True` and the later steps are not trained.
     """
+    _check_training_args("train_modular", dcm, data, config)
     steps = []
     for step in dcm.graph.training_steps():
         trainable = tuple(v for v in step.generators if v not in dcm.pretrained)
@@ -697,6 +714,7 @@ def train_modular(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig 
 def train_joint(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None = None,
                 hooks: Iterable[Hook] = ()) -> History:
     """The baseline: every (non-pretrained) generator trained at once on the joint of all variables."""
+    _check_training_args("train_joint", dcm, data, config)
     nodes = dcm.graph.nodes
     step = TrainingStep(tuple(v for v in nodes if v not in dcm.pretrained), nodes, ())
     return train_step(dcm, step, data, config, hooks)

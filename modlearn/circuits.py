@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .models import MLP, SpatialMLP
+from .validate import ConfigFields, check_bool, check_choice, check_float, check_int, check_tensor, check_type
 
 ABLATIONS = ("patch", "zero", "mean")
 METRICS = ("kl", "mse", "logit_diff")
@@ -281,10 +282,13 @@ def _logit_difference(out: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
 
 def _check_inputs(net: LinearNet, clean: torch.Tensor, corrupt: torch.Tensor | None, output: int | None,
                   metric: str, ablation: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}: choose one of {METRICS}")
-    if ablation not in ABLATIONS:
-        raise ValueError(f"unknown ablation {ablation!r}: choose one of {ABLATIONS}")
+    owner = "PatchingProblem"
+    check_choice("metric", metric, METRICS, owner=owner)
+    check_choice("ablation", ablation, ABLATIONS, owner=owner)
+    check_tensor(owner, "clean", clean)
+    if corrupt is not None:
+        check_tensor(owner, "corrupt", corrupt)
+    check_int("output", output, owner=owner, optional=True)
     n_out = net.widths[-1]
     if output is not None and not 0 <= output < n_out:
         raise ValueError(f"output={output} is out of range: the model has {n_out} outputs (0..{n_out - 1})")
@@ -350,8 +354,10 @@ class ACDCConfig:
     ablation: str = "patch"
 
     def __post_init__(self) -> None:
-        if not self.tau >= 0:
-            raise ValueError(f"tau={self.tau} must be >= 0 (the largest metric increase a removal may cause)")
+        fields = ConfigFields(self)
+        fields.number("tau", 0)
+        fields.choice("metric", METRICS)
+        fields.choice("ablation", ABLATIONS)
 
 
 def _bool_masks(masks: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -368,8 +374,9 @@ def acdc(problem: PatchingProblem, tau: float = 0.01, vectorized: bool = True) -
     runs one full forward pass per edge test and must take the same decisions. Neurons that no
     kept edge connects to the targets are skipped and their incoming edges removed.
     """
-    if not tau >= 0:
-        raise ValueError(f"tau={tau} must be >= 0 (the largest metric increase a removal may cause)")
+    check_type("problem", problem, PatchingProblem, owner="acdc", hint="pass PatchingProblem(model, clean, corrupt)")
+    tau = check_float("tau", tau, 0, owner="acdc")
+    check_bool("vectorized", vectorized, owner="acdc")
     prune = _prune_receiver if vectorized else _prune_receiver_loop
     start = time.perf_counter()
     masks = problem.all_edges()
@@ -579,6 +586,8 @@ def apply_circuit(model: nn.Module, circuit: Circuit, problem: PatchingProblem |
 def discover(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor | None = None,
              output: int | None = None, config: ACDCConfig | None = None) -> Circuit:
     """ACDC on `model` in one call: the circuit explaining `output` on `clean` vs `corrupt`."""
+    check_type("model", model, nn.Module, owner="discover", hint="pass a torch.nn.Module")
+    check_type("config", config, ACDCConfig, owner="discover", optional=True, hint="pass an ACDCConfig(...)")
     config = config or ACDCConfig()
     problem = PatchingProblem(model, clean, corrupt, output, config.metric, config.ablation)
     return acdc(problem, config.tau)

@@ -28,6 +28,7 @@ from .data import Dataset, Split
 from .models import squared_edges
 from .train import CrossEntropy, History, Hook, Objective, Regularized, TrainConfig, TrainState, evaluate, fit
 from .viz import block_sort  # noqa: F401  (re-exported: cluster.block_sort)
+from .validate import ConfigFields, check_type
 
 READABLE_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -48,12 +49,15 @@ class ClusterConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.k < 2:
-            raise ValueError(f"k={self.k} must be >= 2: one cluster is the whole layer")
-        if self.weight < 0:
-            raise ValueError(f"weight={self.weight} (lambda) must be >= 0")
-        if self.recluster_every is not None and self.recluster_every < 1:
-            raise ValueError(f"recluster_every={self.recluster_every} must be >= 1 (epochs) or None")
+        fields = ConfigFields(self)
+        fields.integer("k", 2)
+        fields.number("weight", 0)
+        fields.integer("recluster_every", 1, optional=True)
+        fields.integer("seed", 0)
+        if self.layers is not None:
+            check_type("layers", self.layers, (tuple, list), owner="ClusterConfig", hint="pass a tuple of layer names")
+            for i, name in enumerate(self.layers):
+                check_type(f"layers[{i}]", name, str, owner="ClusterConfig", hint="pass layer names, e.g. 'blocks.0.1'")
 
 
 @dataclass
@@ -268,6 +272,11 @@ def train_clusterable(model: nn.Module, data: Dataset | Split, config: ClusterCo
     The co-clusters are `clusters` when given, else fitted once on the model's current weights.
     Returns the history and the co-clusters in use at the end.
     """
+    owner = "train_clusterable"
+    check_type("model", model, nn.Module, owner=owner, hint="pass a torch.nn.Module")
+    check_type("config", config, ClusterConfig, owner=owner, optional=True, hint="pass a ClusterConfig(...)")
+    check_type("train_config", train_config, TrainConfig, owner=owner, optional=True, hint="pass a TrainConfig(...)")
+    check_type("task", task, Objective, owner=owner, optional=True, hint="pass an Objective, e.g. CrossEntropy()")
     config = config or ClusterConfig()
     if clusters is None:
         clusters = model_coclusters(model, config.k, config.layers, config.seed)

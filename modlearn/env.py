@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .results import record
+from .validate import check_bool, check_int
 
 BUDGETS = ("smoke", "cpu", "gpu")
 
@@ -85,6 +86,9 @@ def setup(budget: str = "cpu", seed: int = 0, threads: int | None = None, verbos
     deterministic kernel. Different CPU instruction sets (AVX2 vs AVX-512) or torch versions can
     still round differently; nothing on the CPU side can promise that.
     """
+    seed = check_int("seed", seed, 0, owner="setup")
+    threads = check_int("threads", threads, 1, owner="setup", optional=True)
+    check_bool("verbose", verbose, owner="setup")
     budget = resolve_budget(budget)
     if deterministic and threads not in (None, 1):
         raise ValueError(f"setup(threads={threads}, deterministic=True): a deterministic CPU run uses "

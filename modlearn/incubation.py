@@ -39,6 +39,7 @@ from .data import Dataset, load_dataset, num_batches
 from .interrupts import report_interrupt
 from .models import BlockModel, ResidualMLP, TinyViT
 from .train import History, Hook, TrainConfig, TrainState, evaluate, fit
+from .validate import ConfigFields, check_shape, check_type
 
 StageState = dict[str, torch.Tensor]
 Result = tuple[int, StageState, History]
@@ -78,14 +79,15 @@ class IncubationConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        counts = {"stages": self.stages, "meta_steps": self.meta_steps, "workers": self.workers,
-                  "incubation_steps": self.incubation_steps, "finetune_steps": self.finetune_steps,
-                  "batch_size": self.batch_size, "threads": self.threads}
-        for name, value in counts.items():
-            if int(value) < 1:
-                raise ValueError(f"{name}={value} must be >= 1")
-        if not 0 <= self.min_lr < self.lr:
-            raise ValueError(f"min_lr={self.min_lr} must lie in [0, lr={self.lr})")
+        fields = ConfigFields(self)
+        for name in ("stages", "meta_steps", "incubation_steps", "finetune_steps", "batch_size", "workers", "threads"):
+            fields.integer(name, 1)
+        fields.integer("seed", 0)
+        fields.number("lr", 0, low_open=True)
+        fields.number("min_lr", 0, self.lr, high_open=True)
+        fields.number("weight_decay", 0)
+        fields.number("finetune_grad_clip", 0, low_open=True, optional=True)
+        fields.boolean("progress")
 
     def train(self, model: nn.Module, data: Dataset, steps: int, desc: str, seed: int,
               grad_clip: float | None = None, hooks: Iterable[Hook] = (),
@@ -384,6 +386,11 @@ class DeepIncubation:
 
     def __init__(self, meta: nn.Module, target: nn.Module, input_shape: Sequence[int],
                  config: IncubationConfig | None = None) -> None:
+        check_type("meta", meta, nn.Module, owner="DeepIncubation", hint="pass the meta model (an nn.Module)")
+        check_type("target", target, nn.Module, owner="DeepIncubation", hint="pass the target model (an nn.Module)")
+        check_shape("input_shape", input_shape, owner="DeepIncubation")
+        check_type("config", config, IncubationConfig, owner="DeepIncubation", optional=True,
+                   hint="pass an IncubationConfig(...)")
         self.config = config or IncubationConfig()
         self.meta, self.target = meta, target
         self.meta_stages = split_stages(meta, self.config.stages, "the meta model")

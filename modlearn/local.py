@@ -28,6 +28,7 @@ from .data import Dataset, Split, iterate_batches
 from .interrupts import report_interrupt
 from .models import MLP, BlockModel
 from .train import Batch, CrossEntropy, History, Metrics, Objective, TrainConfig, fit, predict
+from .validate import ConfigFields, check_type
 
 MODES = ("e2e", "greedy", "dgl", "kernel", "ff")
 HEADS = ("linear", "mlp", "conv")
@@ -60,16 +61,14 @@ class LocalConfig:
     probe_epochs: int = 3
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}: choose one of {MODES}")
-        if self.aux_head not in HEADS:
-            raise ValueError(f"unknown aux_head {self.aux_head!r}: choose one of {HEADS}")
-        if self.num_modules is not None and self.num_modules < 1:
-            raise ValueError(f"num_modules={self.num_modules} must be >= 1 (or None for one module per block)")
-        if self.aux_hidden < 1 or self.probe_epochs < 1:
-            raise ValueError(f"aux_hidden={self.aux_hidden} and probe_epochs={self.probe_epochs} must be >= 1")
-        if not self.ff_theta > 0:
-            raise ValueError(f"ff_theta={self.ff_theta} must be > 0 (the goodness threshold)")
+        fields = ConfigFields(self)
+        fields.choice("mode", MODES)
+        fields.choice("aux_head", HEADS)
+        fields.integer("num_modules", 1, optional=True)
+        fields.integer("aux_hidden", 1)
+        fields.integer("probe_epochs", 1)
+        fields.number("ff_theta", 0, low_open=True)
+        fields.number("kernel_min", -1, 1, high_open=True)
 
 
 # --------------------------------------------------------------------------- modules and heads
@@ -373,8 +372,11 @@ def train_local(model: BlockModel, data: Dataset, config: LocalConfig | None = N
     - `ff`: one `fit` with `ForwardForwardObjective` on an MLP.
     `train` is the loop's config; greedy and kernel spend `train.epochs` on each module.
     """
-    config, train = config or LocalConfig(), train or TrainConfig()
+    check_type("data", data, Dataset, owner="train_local", hint="pass a Dataset, e.g. ml.load_dataset('digits')")
+    check_type("config", config, LocalConfig, owner="train_local", optional=True, hint="pass a LocalConfig(mode=...)")
+    check_type("train", train, TrainConfig, owner="train_local", optional=True, hint="pass a TrainConfig(...)")
     check_block_model(model)
+    config, train = config or LocalConfig(), train or TrainConfig()
     start = time.perf_counter()
     histories, classifier, net = _TRAINERS[config.mode](model, data, config, train)
     return LocalRun(config, model, classifier, net, histories, time.perf_counter() - start, train.epochs)

@@ -7,12 +7,15 @@ Introduced in `tutorials/01_e2e_backprop.ipynb`.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .validate import check_choice, check_int, check_shape
 
 
 class BlockModel(nn.Module):
@@ -211,11 +214,19 @@ MODELS = {"mlp": MLP, "cnn": CNN, "vit": TinyViT}
 
 
 def make_model(kind: str, input_shape: Sequence[int], num_classes: int = 10, **kwargs) -> BlockModel:
-    """Build `"mlp"`, `"cnn"` or `"vit"` for inputs of `input_shape = (C, H, W)`."""
-    if kind not in MODELS:
-        raise ValueError(f"unknown model {kind!r}: choose one of {sorted(MODELS)}")
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape={tuple(input_shape)} must be (channels, height, width)")
+    """Build `"mlp"`, `"cnn"` or `"vit"` for inputs of `input_shape = (C, H, W)`.
+
+    `kwargs` go to the class (`hidden=` for MLP, `channels=` for CNN, `dim=`, `depth=` ... for ViT).
+    """
+    check_choice("kind", kind, sorted(MODELS), owner="make_model")
+    input_shape = check_shape("input_shape", input_shape, 3, owner="make_model")
+    num_classes = check_int("num_classes", num_classes, 1, owner="make_model")
+    allowed = set(inspect.signature(MODELS[kind]).parameters) - {"input_shape", "in_channels", "image_size",
+                                                                 "num_classes"}
+    for name in kwargs:
+        if name not in allowed:
+            raise ValueError(f"make_model({name}=...): {name} is not a setting of {kind!r} models; "
+                             f"choose among {sorted(allowed)}")
     c, h, _ = input_shape
     if kind == "mlp":
         return MLP(input_shape, num_classes=num_classes, **kwargs)

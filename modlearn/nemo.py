@@ -30,6 +30,7 @@ from .data import Split, iterate_batches
 from .env import seed_everything
 from .models import CNN, MLP, BlockModel, TinyViT, count_parameters
 from .train import CrossEntropy, History, Objective, TrainConfig, evaluate, fit
+from .validate import ConfigFields, check_type
 
 Keep = dict[str, torch.Tensor]  # masked-layer name -> bool (units,) kept units
 METHODS = ("standard", "mwt", "nemo")
@@ -328,11 +329,12 @@ class ModularConfig:
     threshold: float = 0.9
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}: choose one of {METHODS}")
-        if min(self.alpha, self.beta) < 0 or self.tau <= 0:
-            raise ValueError(f"alpha={self.alpha}, beta={self.beta} must be >= 0 and tau={self.tau} > 0")
-        _check_threshold(self.threshold)
+        fields = ConfigFields(self)
+        fields.choice("method", METHODS)
+        fields.number("alpha", 0)
+        fields.number("beta", 0)
+        fields.number("tau", 0, low_open=True)
+        fields.number("threshold", 0, 1)
 
     def objective(self) -> Objective:
         """The training objective for `fit`."""
@@ -349,6 +351,10 @@ def train_modular(model: BlockModel, data, config: ModularConfig | None = None,
 
     The mask generators are initialized from `train_config.seed`, so a run repeats exactly.
     """
+    check_type("model", model, BlockModel, owner="train_modular", hint="build it with ml.make_model(...)")
+    check_type("config", config, ModularConfig, owner="train_modular", optional=True, hint="pass a ModularConfig(...)")
+    check_type("train_config", train_config, TrainConfig, owner="train_modular", optional=True,
+               hint="pass a TrainConfig(...)")
     config, train_config = config or ModularConfig(), train_config or TrainConfig()
     if train_config.seed is not None:
         seed_everything(train_config.seed)

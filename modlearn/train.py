@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, Split, iterate_batches, num_batches
 from .env import resolve_device, seed_everything
+from .validate import ConfigFields, check_device, check_float, check_evaluate_inputs, check_fit_inputs
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Metrics = dict[str, torch.Tensor]
@@ -80,8 +81,7 @@ class Regularized(Objective):
 
     def __init__(self, task: Objective, penalty: Callable[[nn.Module], torch.Tensor],
                  weight: float, name: str = "penalty") -> None:
-        if weight < 0:
-            raise ValueError(f"weight={weight} must be >= 0")
+        weight = check_float("weight", weight, 0, owner="Regularized")
         self._task, self.penalty, self.weight, self.name = task, penalty, weight, name
 
     @property
@@ -130,20 +130,23 @@ class TrainConfig:
     stop_on_nonfinite: bool = True
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"epochs={self.epochs} must be >= 1"),
-            (self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr={self.lr} must be a positive number"),
-            (self.weight_decay >= 0, f"weight_decay={self.weight_decay} must be >= 0"),
-            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip={self.grad_clip} must be > 0 or None"),
-            (self.max_steps is None or self.max_steps >= 1, f"max_steps={self.max_steps} must be >= 1 or None"),
-            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose one of {OPTIMIZERS}"),
-            (self.checkpoint_every >= 1, f"checkpoint_every={self.checkpoint_every} must be >= 1"),
-            (not self.resume or self.checkpoint_path, "resume=True needs a checkpoint_path to resume from"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        fields = ConfigFields(self)
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
+            fields.integer(name, 1)
+        fields.integer("max_steps", 1, optional=True)
+        fields.integer("seed", 0, optional=True)
+        fields.number("lr", 0, low_open=True)
+        fields.number("weight_decay", 0)
+        fields.number("momentum", 0, 1, high_open=True)
+        fields.number("grad_clip", 0, low_open=True, optional=True)
+        fields.choice("optimizer", OPTIMIZERS)
+        for name in ("amp", "compile", "progress", "resume", "resume_strict", "stop_on_nonfinite"):
+            fields.boolean(name)
+        fields.boolean("channels_last", optional=True)
+        check_device("device", self.device, owner="TrainConfig")
+        if self.resume and not self.checkpoint_path:
+            raise ValueError("TrainConfig(resume=True): resume needs a checkpoint_path to resume from; "
+                             "pass checkpoint_path='run.pt' or resume=False")
 
 
 @dataclass
@@ -248,10 +251,11 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
     A non-finite loss raises `FloatingPointError` naming the step (the history so far is its
     `.history`; the checkpoint on disk stays the last finite one) unless `stop_on_nonfinite=False`.
     """
-    config = config or TrainConfig()
-    objective = objective or CrossEntropy()
+    config = TrainConfig() if config is None else config
+    objective = CrossEntropy() if objective is None else objective
     hooks = [h if isinstance(h, Hook) else _CallableHook(h) for h in hooks]
     train_split, val_split = _splits(data, val)
+    check_fit_inputs(model, config, objective, train_split, val_split)
     device = resolve_device(config.device)
     if config.seed is not None:
         seed_everything(config.seed)
@@ -427,6 +431,7 @@ def evaluate(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
     """
     split = data.test if isinstance(data, Dataset) else _as_split(data)
     task = (objective or CrossEntropy()).task
+    check_evaluate_inputs(model, split, task, batch_size)
     device = next(model.parameters()).device
     model.eval()
     totals: dict[str, float] = {}

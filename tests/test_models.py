@@ -20,7 +20,7 @@ def test_shapes_and_blocks_compose(kind, shape):
 
 
 def test_bad_arguments_raise_value_error():
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ValueError, match="kind must be one of"):
         models.make_model("resnet", (1, 8, 8))
     with pytest.raises(ValueError, match="channels, height, width"):
         models.make_model("mlp", (64,))
