@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .claims import format_verdicts
 from .env import BUDGETS
 from .results import format_table, read_notebook
 
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
               f"processes {results[nb.stem].peak_tree_mb:.0f} MB", flush=True)
     print("\nResults recorded by the notebooks (executed copies in %s):\n" % args.out)
     print(format_table(results))
+    print("\nVerdict: what each notebook's text claims, checked on this run\n")
+    print(format_verdicts(results))
     if failed:
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")
     return 1 if failed else 0

@@ -210,21 +210,3 @@ def test_drawing_and_movie_render_headless():
     wires = [c for c in fig.axes[0].collections if isinstance(c, matplotlib.collections.LineCollection)]
     assert dots == sum(model_2d.widths) and len(wires[0].get_segments()) == 16 * 9 + 9 * 4
     assert tuple(fig.get_size_inches()) == (6.5, 5.5)  # the 2-D layout gets the larger canvas
-
-
-def test_notebook_claims(run_notebook):
-    r = run_notebook("06_bimt")
-    # swaps: closed form = brute force, function unchanged, cost lowered, same choice as the reference
-    assert r["swap_gain_max_error"] < 1e-9 and r["swap_max_output_change"] < 1e-6
-    assert r["swap_round_cost_drop"] > 0 and r["swap_same_choice"] is True
-    # independence task at smoke (measured: BIMT/L1 wire ratio 0.40, BIMT MSE 0.0088, Q 0.48 vs 0.35)
-    assert r["indep_wire_ratio_bimt_over_l1"] < 0.5
-    assert r["indep_wire_bimt"] < 0.5 * r["indep_wire_l1"]
-    assert r["indep_mse_bimt"] < 0.03
-    assert r["indep_wire_bimt"] < min(r["indep_wire_l1_local"], r["indep_wire_l1_swap"], r["indep_wire_none"])
-    assert r["indep_modularity_bimt"] > max(r["indep_modularity_l1"], r["indep_modularity_none"])
-    # other tasks (measured: 0.0026, 0.0037, 0.87, 1.0, 0.96 on digits)
-    assert r["feature_sharing_mse"] < 0.02 and r["compositionality_mse"] < 0.03
-    assert r["two_moons_acc"] > 0.75
-    assert r["modadd_train_acc"] > 0.9
-    assert r["image_dataset"] == "digits" and r["image_test_acc"] > 0.85

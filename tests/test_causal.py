@@ -165,22 +165,3 @@ def test_bad_input_raises_value_error():
         causal.Variable("X").encode(torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="tau_floor"):
         causal.DCMConfig(tau_floor=2.0)
-
-
-# --------------------------------------------------------------------------- notebook 08
-
-def test_notebook_claims(run_notebook):
-    # measured at smoke (seed 0, 2 CPU threads): seeing/doing 0.150, Modular-DCM 0.018, joint 0.028,
-    # naive 0.153, joint-distribution TVD 0.050; images: Modular-DCM 0.019 vs naive 0.115, colours 0.033
-    r = run_notebook("08_modular_dcm")
-    assert r["seeing_vs_doing_tvd"] > 0.1
-    assert r["front_door_formula_tvd"] < 0.05
-    assert r["modular_do_tvd"] < 0.08
-    assert r["modular_do_tvd"] < r["naive_do_tvd"] - 0.05
-    assert r["joint_do_tvd"] < r["naive_do_tvd"]
-    assert r["modular_joint_tvd"] < 0.12
-    assert r["image_modular_do_tvd"] < 0.08
-    assert r["image_modular_do_tvd"] < r["image_naive_do_tvd"] - 0.03
-    assert r["image_colour_tvd"] < 0.12
-    assert r["colour_reader_acc"] > 0.9
-    assert r["largest_group_fraction"] < 0.8

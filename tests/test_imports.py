@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modlearn"
 
 # A module may import modules of its own layer or of a lower one, never of a higher one.
 LAYERS = {
-    "env": 0, "data": 0, "models": 0, "results": 0, "interrupts": 0, "validate": 0,
+    "env": 0, "data": 0, "models": 0, "results": 0, "interrupts": 0, "validate": 0, "claims": 0,
     "viz": 1,
     "train": 2,
     "local": 3, "incubation": 3, "cluster": 3, "nemo": 3, "bimt": 3, "circuits": 3, "causal": 3,

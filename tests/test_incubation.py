@@ -134,19 +134,3 @@ def test_torchrun_two_ranks_match_the_single_process_run(tmp_path):
     _, single = _demo(tmp_path / "single.pt", flags=("--sequential",))
     assert single.keys() == distributed.keys()
     assert all(torch.equal(single[k], distributed[k]) for k in single)
-
-
-def test_notebook_claims(run_notebook):
-    r = run_notebook("03_deep_incubation")
-    # measured at smoke (digits, seed 0, 1 thread): meta 0.978, hybrids >= 0.983, assembled 0.967,
-    # fine-tuned 0.981, E2E 0.978; 10 % of the data: assembled 0.911, fine-tuned 0.900, E2E 0.916
-    # (seeds 0-2 at full data: assembled 0.95-0.97, fine-tuned 0.98-0.99, E2E 0.98-0.99)
-    assert r["frozen_downstream_pass_gradient"] and r["only_target_weights_get_gradient"]
-    assert r["parallel_equals_sequential"] is True
-    assert r["assembled_test_acc"] >= 0.85 and r["assembled_test_acc"] > 8 * r["chance_acc"]
-    assert r["finetuned_test_acc"] >= 0.94 and r["finetuned_test_acc"] >= r["assembled_test_acc"] - 0.01
-    assert r["e2e_test_acc"] >= 0.94 and r["meta_test_acc"] >= 0.93
-    assert r["worst_hybrid_val_acc"] >= 0.9
-    assert r["low_data_fine_tuned_test_acc"] >= 0.82 and r["low_data_e2e_test_acc"] >= 0.82
-    assert r["low_data_fine_tuned_test_acc"] >= r["low_data_e2e_test_acc"] - 0.05
-    assert r["incubation_sequential_s"] > 0 and r["incubation_parallel_s"] > 0

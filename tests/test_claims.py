@@ -1,0 +1,26 @@
+"""The claims registry: verdicts, missing values, and the text `make run` prints."""
+from modlearn.claims import CLAIMS, Claim, format_verdicts, verdicts
+
+
+def test_a_claim_holds_fails_or_is_not_recorded():
+    claim = Claim("x beats y", lambda r: r["x"] > r["y"])
+    assert claim.verdict({"x": 2, "y": 1}) is True
+    assert claim.verdict({"x": 1, "y": 2}) is False
+    assert claim.verdict({"x": 1}) is None
+
+
+def test_verdicts_and_their_summary():
+    results = {"01_e2e_backprop": {"backprop_max_abs_error": 1e-16, "mlp_test_acc": 0.5, "cnn_test_acc": 0.96,
+                                   "baseline_acc": 0.96}}
+    found = dict(verdicts("01_e2e_backprop", results["01_e2e_backprop"]))
+    assert found["hand-written backprop equals autograd"] is True
+    assert found["MLP on digits >= 0.93"] is False
+    text = format_verdicts(results)
+    assert "[did NOT hold] MLP on digits >= 0.93" in text
+    assert text.endswith("3 claims held, 1 did not, 0 not recorded")
+
+
+def test_every_claim_has_text_and_a_check():
+    for notebook, claims in CLAIMS.items():
+        assert claims, notebook
+        assert all(c.text and callable(c.check) for c in claims), notebook
