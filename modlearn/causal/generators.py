@@ -28,10 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import Split
-from .interrupts import report_interrupt
-from .train import History, Hook, Objective, TrainConfig, TrainState, fit
-from .validate import ConfigFields, check_float, check_int, check_type
+from ..data import Split
+from ..interrupts import report_interrupt
+from ..train import History, Hook, Objective, TrainConfig, TrainState, fit
+from ..validate import ConfigFields, check_float, check_int, check_type
 
 KINDS = ("discrete", "continuous", "image")
 
