@@ -21,11 +21,11 @@ from .graph import CausalGraph, TrainingStep, random_admg, scalability_table
 from .plots import compare_distributions, draw_graph, plot_interventional, plot_scalability
 from .scm import (TabularSCM, empirical_distribution, front_door, interventional_tvd, kl, naive_conditional,
                   tvd)
-from .training import DCMSchedule, WassersteinGP, train_joint, train_modular, train_step
+from .training import DCMSchedule, WassersteinGP, dcm_train_config, train_dcm, train_step
 
 __all__ = [
     "CausalGraph", "TrainingStep", "Variable", "DCMConfig", "MechanismGenerator", "DCM", "WassersteinGP",
-    "DCMSchedule", "TabularSCM", "train_step", "train_modular", "train_joint", "random_admg",
+    "DCMSchedule", "TabularSCM", "train_step", "train_dcm", "dcm_train_config", "random_admg",
     "scalability_table", "tvd", "kl", "interventional_tvd", "front_door", "naive_conditional",
     "empirical_distribution", "front_door_scm", "coloured_digits_scm", "coloured_digits_data",
     "digit_pool", "render_coloured_digits", "pretrained_image_generator", "draw_graph",

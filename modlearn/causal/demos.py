@@ -10,10 +10,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from ..train import TrainConfig
 from .generators import DCM, DCMConfig, MechanismGenerator, Variable
 from .graph import CausalGraph
 from .scm import TabularSCM
-from .training import train_step
+from .training import dcm_train_config, train_step
 
 
 def front_door_scm(confounding: float = 0.8, mediation: float = 0.75) -> tuple[TabularSCM, CausalGraph]:
@@ -90,16 +91,19 @@ def coloured_digits_data(scm: TabularSCM, pool: Sequence[torch.Tensor], n: int, 
 
 
 def pretrained_image_generator(data: Mapping[str, torch.Tensor], variables: Sequence[Variable],
-                               config: DCMConfig, cache: str | Path | None = None,
+                               config: DCMConfig, train: TrainConfig | None = None,
+                               cache: str | Path | None = None,
                                graph: CausalGraph | None = None) -> MechanismGenerator:
     """A conditional image generator `Image | D` trained once on its own (WGAN-GP) and cached.
 
-    The cache file is named by a hash of the config, the variables and the data, under `cache`
-    (default: `$XDG_CACHE_HOME/modlearn/causal`, i.e. `~/.cache/modlearn/causal`).
+    `train` defaults to `dcm_train_config()`. The cache file is named by a hash of both configs,
+    the variables and the data, under `cache` (default: `$XDG_CACHE_HOME/modlearn/causal`, i.e.
+    `~/.cache/modlearn/causal`).
     """
     graph = graph or CausalGraph.parse("D -> Image")
+    train = train or dcm_train_config()
     dcm = DCM(graph, variables, config)
-    digest = hashlib.sha1(repr((asdict(config), variables, graph)).encode())
+    digest = hashlib.sha1(repr((asdict(config), asdict(train), variables, graph)).encode())
     for v in variables:
         digest.update(data[v.name].contiguous().numpy().tobytes())
     folder = Path(cache) if cache else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "modlearn" / "causal"
@@ -110,7 +114,7 @@ def pretrained_image_generator(data: Mapping[str, torch.Tensor], variables: Sequ
         print(f"loaded the cached conditional image generator {path}")
     else:
         step = next(s for s in graph.training_steps() if image in s.generators)
-        train_step(dcm, step, data, config)
+        train_step(dcm, step, data, config, train)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(dcm.generators[image].state_dict(), path)
         print(f"trained the conditional image generator once and cached it in {path}")

@@ -15,8 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..train import TrainConfig
-from ..validate import ConfigFields, check_float, check_int, check_type
+from ..validate import ConfigFields, check_int, check_type
 from .graph import CausalGraph
 from .scm import empirical_distribution
 
@@ -90,14 +89,13 @@ def split_rows(variables: Sequence[Variable], rows: torch.Tensor) -> dict[str, t
 
 @dataclass
 class DCMConfig:
-    """Modular-DCM defaults from the authors' code (Rahman & Kocaoglu, ICML 2024):
+    """Modular-DCM's method numbers from the authors' code (Rahman & Kocaoglu, ICML 2024):
     noise 128, confounder noise 128, G/D hidden [256, 256], WGAN-GP with lambda 10 and one critic
-    step, Adam lr 1e-4 betas (0.5, 0.9) weight decay 1e-6, batch 200, 301 epochs, Gumbel temperature
-    from 1 multiplied by exp(-rate * iteration) every 100 iterations, floor 0.1.
+    step, Gumbel temperature from 1 multiplied by exp(-rate * iteration) every 100 iterations,
+    floor 0.1. Their optimizer settings are a `TrainConfig`: `causal.dcm_train_config()`.
 
     Ours: `tau_rate` (the authors' rate is not stated), `image_channels` (conv generator width),
-    `max_steps` (a cap on steps per training problem), `lr_decay` (linear decay to 0),
-    `straight_through` (one-hot forward pass of the Gumbel-softmax).
+    `lr_decay` (linear decay to 0), `straight_through` (one-hot forward pass of the Gumbel-softmax).
     """
 
     noise_dim: int = 128
@@ -105,49 +103,27 @@ class DCMConfig:
     hidden: tuple[int, ...] = (256, 256)
     critic_hidden: tuple[int, ...] = (256, 256)
     image_channels: int = 32
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.5, 0.9)
-    weight_decay: float = 1e-6
     gp_weight: float = 10.0
     critic_steps: int = 1
-    batch_size: int = 200
-    epochs: int = 301
-    max_steps: int | None = None
     tau_start: float = 1.0
     tau_floor: float = 0.1
     tau_rate: float = 1e-3
     anneal_every: int = 100
     straight_through: bool = True
     lr_decay: bool = False
-    seed: int = 0
-    progress: bool = False
 
     def __post_init__(self) -> None:
         fields = ConfigFields(self)
-        for name in ("noise_dim", "confounder_dim", "image_channels", "critic_steps", "anneal_every", "epochs",
-                     "batch_size"):
+        for name in ("noise_dim", "confounder_dim", "image_channels", "critic_steps", "anneal_every"):
             fields.integer(name, 1)
-        fields.integer("max_steps", 1, optional=True)
-        fields.number("lr", 0, low_open=True)
-        fields.number("weight_decay", 0)
-        fields.integer("seed", 0)
         fields.each("hidden", check_int, 1)
         fields.each("critic_hidden", check_int, 1)
-        fields.each("betas", check_float, 0, 1, high_open=True)
         fields.number("gp_weight", 0)
         fields.number("tau_start", 0, low_open=True)
         fields.number("tau_floor", 0, self.tau_start, low_open=True)
         fields.number("tau_rate", 0)
-        for name in ("straight_through", "lr_decay", "progress"):
+        for name in ("straight_through", "lr_decay"):
             fields.boolean(name)
-        if len(self.betas) != 2:
-            raise ValueError(f"DCMConfig(betas={self.betas}): betas must be a pair (beta1, beta2); "
-                             "pass e.g. (0.5, 0.9)")
-
-    def train_config(self, desc: str) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                           weight_decay=self.weight_decay, max_steps=self.max_steps, seed=self.seed,
-                           progress=self.progress, desc=desc)
 
 
 def mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:

@@ -14,8 +14,8 @@ import torch.nn as nn
 
 from ..data import Split
 from ..interrupts import report_interrupt
-from ..train import History, Hook, Objective, TrainState, fit
-from ..validate import check_type
+from ..train import History, Hook, Objective, TrainConfig, TrainState, fit, make_optimizer
+from ..validate import check_choice, check_type
 from .generators import DCM, DCMConfig, encode_rows, mlp, split_rows
 from .graph import TrainingStep
 
@@ -31,15 +31,15 @@ class _StepModel(nn.Module):
 class WassersteinGP(Objective):
     """WGAN-GP on the joint of `step.variables` given `step.conditions` (taken from the batch).
 
-    Each call: `critic_steps` critic updates (its own Adam) on
+    Each call: `critic_steps` critic updates (its own optimizer, built from `train` like `fit`'s) on
     `D(fake) - D(real) + lambda (|grad D(mix)| - 1)^2`, then the generator loss `-D(fake)` is
     back-propagated for `fit`'s optimizer, which holds only the trainable generators.
     """
 
     handles_backward = True
 
-    def __init__(self, dcm: DCM, step: TrainingStep, config: DCMConfig) -> None:
-        self.dcm, self.step, self.config = dcm, step, config
+    def __init__(self, dcm: DCM, step: TrainingStep, config: DCMConfig, train: TrainConfig) -> None:
+        self.dcm, self.step, self.config, self.train = dcm, step, config, train
         self.columns = [dcm.variables[v] for v in step.variables + step.conditions]
         self.critic_optimizer: torch.optim.Optimizer | None = None
         self._saved_critic_optimizer: dict | None = None
@@ -50,8 +50,7 @@ class WassersteinGP(Objective):
         generated = self.dcm.generate(len(real), self.step.variables, given)
         fake = torch.cat([generated[v.name] for v in self.columns], dim=1)
         if self.critic_optimizer is None:
-            self.critic_optimizer = torch.optim.Adam(model.critic.parameters(), lr=self.config.lr,
-                                                     betas=self.config.betas, weight_decay=self.config.weight_decay)
+            self.critic_optimizer = make_optimizer(model.critic.parameters(), self.train)
             if self._saved_critic_optimizer is not None:
                 self.critic_optimizer.load_state_dict(self._saved_critic_optimizer)
         for _ in range(self.config.critic_steps):
@@ -96,15 +95,12 @@ class DCMSchedule(Hook):
 
     Every `anneal_every` steps `tau = max(floor, start * exp(-rate * step))`. With `lr_decay` both
     learning rates fall linearly to 0 over the run (ours, it steadies the end of GAN training).
-    Also sets Adam's betas to the paper's (0.5, 0.9), which `TrainConfig` does not carry.
     """
 
     def __init__(self, dcm: DCM, objective: "WassersteinGP", config: DCMConfig) -> None:
         self.dcm, self.objective, self.config = dcm, objective, config
 
     def on_fit_start(self, state: TrainState) -> None:
-        for group in state.optimizer.param_groups:
-            group["betas"] = self.config.betas
         self.dcm.tau = self.config.tau_start
 
     def state_dict(self) -> dict:
@@ -119,32 +115,48 @@ class DCMSchedule(Hook):
         if state.step % c.anneal_every == 0:
             self.dcm.tau = max(c.tau_floor, c.tau_start * math.exp(-c.tau_rate * state.step))
         if c.lr_decay:
-            lr = c.lr * max(0.0, 1 - state.step / state.total_steps)
+            lr = state.config.lr * max(0.0, 1 - state.step / state.total_steps)
             for group in state.optimizer.param_groups + self.objective.critic_optimizer.param_groups:
                 group["lr"] = lr
 
 
-def _check_training_args(owner: str, dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None) -> None:
+MODES = ("modular", "joint")
+
+
+def dcm_train_config(**changes: object) -> TrainConfig:
+    """The authors' optimizer settings as a `TrainConfig`: Adam lr 1e-4, betas (0.5, 0.9), weight
+    decay 1e-6, batch 200, 301 epochs (Rahman & Kocaoglu, ICML 2024), no progress bar.
+
+    `changes` replace fields, e.g. `dcm_train_config(lr=2e-3, max_steps=400, seed=1)`.
+    """
+    paper = TrainConfig(epochs=301, batch_size=200, lr=1e-4, betas=(0.5, 0.9), weight_decay=1e-6, progress=False)
+    return replace(paper, **changes)
+
+
+def _check_training_args(owner: str, dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None,
+                         train: TrainConfig | None) -> None:
     check_type("dcm", dcm, DCM, owner=owner, hint="pass a DCM(graph, variables)")
     check_type("data", data, Mapping, owner=owner, hint="pass a dict {variable name: tensor of samples}")
     check_type("config", config, DCMConfig, owner=owner, optional=True, hint="pass a DCMConfig(...)")
+    check_type("train", train, TrainConfig, owner=owner, optional=True,
+               hint="pass a TrainConfig, e.g. causal.dcm_train_config(max_steps=400)")
 
 
-def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor],
-               config: DCMConfig | None = None, hooks: Iterable[Hook] = (),
-               checkpoint_path: str | None = None, resume: bool = False) -> History:
+def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor], config: DCMConfig | None = None,
+               train: TrainConfig | None = None, hooks: Iterable[Hook] = ()) -> History:
     """Train `step.generators` (all others frozen) to match the data's joint of `step.variables`
     given `step.conditions`, with `fit` and the `WassersteinGP` objective.
 
-    `checkpoint_path` and `resume` are `TrainConfig`'s: the checkpoint holds the critic, both
+    `config` defaults to `dcm.config`, `train` to `dcm_train_config()`; the critic's optimizer is
+    built from `train` too. With `train.checkpoint_path` the checkpoint holds the critic, both
     optimizers and the temperature, so a resumed step equals the uninterrupted one."""
-    _check_training_args("train_step", dcm, data, config)
-    config = config or dcm.config
+    _check_training_args("train_step", dcm, data, config, train)
+    config, train = config or dcm.config, train or dcm_train_config()
     dcm.graph.check_names(step.generators + step.variables + step.conditions)
     pretrained = sorted(set(step.generators) & dcm.pretrained)
     if pretrained:
         raise ValueError(f"{pretrained} are plugged-in pretrained generators: they are not trained here")
-    objective = WassersteinGP(dcm, step, config)
+    objective = WassersteinGP(dcm, step, config, train)
     rows = encode_rows(objective.columns, data)
     critic = mlp(rows.shape[1], config.critic_hidden, 1)
     model = _StepModel(dcm, critic)
@@ -152,40 +164,50 @@ def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor],
         gen.requires_grad_(name in step.generators)
     params = [p for name in step.generators for p in dcm.generators[name].parameters()]
     history = fit(model, Split(rows, torch.zeros(len(rows), dtype=torch.long)),
-                  replace(config.train_config(f"train {'+'.join(step.generators)}"),
-                          checkpoint_path=checkpoint_path, resume=resume), objective,
+                  replace(train, desc=f"train {'+'.join(step.generators)}"), objective,
                   hooks=[DCMSchedule(dcm, objective, config), *hooks], params=params)
     dcm.requires_grad_(False)
     return history
 
 
-def train_modular(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None = None,
-                  hooks: Iterable[Hook] = ()) -> dict[tuple[str, ...], History]:
-    """Modular-DCM: train the H-nodes one after the other in causal order, earlier ones frozen.
-
-    Steps whose generators are all plugged-in pretrained ones are skipped. Returns one
-    `History` per trained step, keyed by the step's generators. Ctrl-C stops after the current
-    step: its `History` has `interrupted=True` and the later steps are not trained.
-    """
-    _check_training_args("train_modular", dcm, data, config)
+def _training_steps(dcm: DCM, mode: str) -> list[TrainingStep]:
+    """Modular: the graph's steps in causal order, pretrained generators left out (steps with none
+    left dropped). Joint: one step training every non-pretrained generator on all variables."""
+    nodes = dcm.graph.nodes
+    if mode == "joint":
+        return [TrainingStep(tuple(v for v in nodes if v not in dcm.pretrained), nodes, ())]
     steps = []
     for step in dcm.graph.training_steps():
         trainable = tuple(v for v in step.generators if v not in dcm.pretrained)
         if trainable:
             steps.append(TrainingStep(trainable, step.variables, step.conditions))
+    return steps
+
+
+def train_dcm(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None = None,
+              train: TrainConfig | None = None, *, mode: str = "modular",
+              hooks: Iterable[Hook] = ()) -> dict[tuple[str, ...], History]:
+    """Train `dcm`'s generators on `data` (`{variable: samples}`, first dimension n).
+
+    `mode="modular"` is Modular-DCM: the H-nodes one after the other in causal order, earlier ones
+    frozen; `mode="joint"` is the baseline: every generator at once on the joint of all variables.
+    Plugged-in pretrained generators are never trained. `config` (method numbers) defaults to
+    `dcm.config`, `train` (optimizer, batch, steps, seed) to `dcm_train_config()`.
+
+    Returns one `History` per trained step, keyed by the step's generators. Ctrl-C stops after the
+    current step: its `History` has `interrupted=True` and the later steps are not trained.
+    """
+    _check_training_args("train_dcm", dcm, data, config, train)
+    check_choice("mode", mode, MODES, owner="train_dcm")
+    steps = _training_steps(dcm, mode)
+    if len(steps) > 1 and train is not None and train.checkpoint_path:
+        raise ValueError(f"train_dcm(train=TrainConfig(checkpoint_path={train.checkpoint_path!r})): one checkpoint "
+                         f"cannot hold the {len(steps)} training steps of mode={mode!r}; pass checkpoint_path=None, "
+                         "or call causal.train_step for each step with its own checkpoint_path")
     histories = {}
     for i, step in enumerate(steps):
-        histories[step.generators] = train_step(dcm, step, data, config, hooks)
+        histories[step.generators] = train_step(dcm, step, data, config, train, hooks)
         if histories[step.generators].interrupted:
             report_interrupt("groups", [s.generators for s in steps[:i]], [s.generators for s in steps[i:]])
             break
     return histories
-
-
-def train_joint(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None = None,
-                hooks: Iterable[Hook] = ()) -> History:
-    """The baseline: every (non-pretrained) generator trained at once on the joint of all variables."""
-    _check_training_args("train_joint", dcm, data, config)
-    nodes = dcm.graph.nodes
-    step = TrainingStep(tuple(v for v in nodes if v not in dcm.pretrained), nodes, ())
-    return train_step(dcm, step, data, config, hooks)
