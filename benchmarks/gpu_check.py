@@ -90,8 +90,8 @@ def causal_check(steps: int) -> int:
     scm, graph = causal.front_door_scm()
     data = scm.sample(20000, seed=0)
     dcm = causal.DCM(graph, [causal.Variable(v, "discrete", 2) for v in "XZY"],
-                     causal.DCMConfig(max_steps=steps // 2, batch_size=200))
-    causal.train_modular(dcm, data)
+                     causal.DCMConfig())
+    causal.train_dcm(dcm, data, train=causal.dcm_train_config(max_steps=steps // 2, batch_size=200))
     return steps * 200
 
 

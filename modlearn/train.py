@@ -33,7 +33,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 Metrics = dict[str, torch.Tensor]
 OPTIMIZERS = ("adam", "adamw", "sgd")
 CHECKPOINT_FORMAT = "modlearn-checkpoint"
-RESUME_FIELDS = ("batch_size", "lr", "optimizer", "weight_decay", "momentum", "grad_clip", "seed")
+RESUME_FIELDS = ("batch_size", "lr", "optimizer", "weight_decay", "momentum", "betas", "grad_clip", "seed")
 
 
 # --------------------------------------------------------------------------- objectives
@@ -99,7 +99,7 @@ class Regularized(Objective):
 
 @dataclass
 class TrainConfig:
-    """Settings of `fit`. Defaults: Adam, lr 1e-3, batch 128, bf16 autocast on CUDA.
+    """Settings of `fit`. Defaults: Adam, lr 1e-3, betas (0.9, 0.999), batch 128, bf16 autocast on CUDA.
 
     `channels_last=None` stores images and conv weights channels-last when the model has a
     `Conv2d` (faster convolutions on CPU and GPU; the same function); `False` keeps NCHW.
@@ -113,6 +113,7 @@ class TrainConfig:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     momentum: float = 0.9
+    betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float | None = None
     max_steps: int | None = None
     device: str = "auto"
@@ -138,6 +139,10 @@ class TrainConfig:
         fields.number("lr", 0, low_open=True)
         fields.number("weight_decay", 0)
         fields.number("momentum", 0, 1, high_open=True)
+        fields.each("betas", check_float, 0, 1, high_open=True)
+        if len(self.betas) != 2:
+            raise ValueError(f"TrainConfig(betas={self.betas}): betas must be a pair (beta1, beta2) of Adam's "
+                             "decay rates; pass e.g. (0.9, 0.999)")
         fields.number("grad_clip", 0, low_open=True, optional=True)
         fields.choice("optimizer", OPTIMIZERS)
         for name in ("amp", "compile", "progress", "resume", "resume_strict", "stop_on_nonfinite"):
@@ -452,12 +457,12 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.
 
 
 def make_optimizer(params: Iterable, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD (with momentum) as `config` says."""
+    """Adam or AdamW (with `config.betas`), or SGD (with momentum), as `config` says."""
     params = list(params)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
@@ -633,10 +638,10 @@ def _restore_run(saved: Mapping[str, Any], state: TrainState, steps_per_epoch: i
     """Load weights, optimizer, history and position; returns the seconds already spent in the
     current epoch, whose partial row is dropped (the resumed run completes that epoch).
 
-    A non-strict resume trains on with this config's lr, weight_decay and momentum, and with a
+    A non-strict resume trains on with this config's lr, weight_decay, momentum and betas, and with a
     fresh optimizer when the optimizer kind differs."""
     _apply_checkpoint(state.config.checkpoint_path, saved, state.model, state.optimizer, state.history)
-    for name in ("lr", "weight_decay", "momentum"):
+    for name in ("lr", "weight_decay", "momentum", "betas"):
         if saved["run"].get(name) != getattr(state.config, name):
             for group in state.optimizer.param_groups:
                 group[name] = getattr(state.config, name)

@@ -220,18 +220,22 @@ CASES = [
     ("discover-clean-nan", lambda: circuits.discover(MLP(4, hidden=(3,), num_classes=2),
                                                      _with(torch.randn(4, 4), (0, 0), NAN)), "clean must be finite"),
     # causal
-    ("dcm-lr-nan", lambda: causal.DCMConfig(lr=NAN), "DCMConfig(lr=nan)"),
-    ("dcm-epochs-fraction", lambda: causal.DCMConfig(epochs=2.5), "epochs"),
+    ("dcm-gp-weight-nan", lambda: causal.DCMConfig(gp_weight=NAN), "DCMConfig(gp_weight=nan)"),
+    ("dcm-critic-steps-fraction", lambda: causal.DCMConfig(critic_steps=2.5), "critic_steps"),
     ("dcm-hidden-zero", lambda: causal.DCMConfig(hidden=(0,)), "hidden[0]"),
-    ("dcm-betas-pair", lambda: causal.DCMConfig(betas=(0.5,)), "betas"),
+    ("train-betas-pair", lambda: ml.TrainConfig(betas=(0.5,)), "betas must be a pair"),
+    ("train-betas-one", lambda: ml.TrainConfig(betas=(0.9, 1.0)), "betas[1]"),
     ("dcm-tau-floor", lambda: causal.DCMConfig(tau_floor=2.0), "tau_floor"),
     ("variable-size-fraction", lambda: causal.Variable("X", size=2.5), "size"),
     ("variable-kind", lambda: causal.Variable("X", kind="categorical"), "unknown kind"),
     ("variable-name", lambda: causal.Variable(3), "name must be a str"),
-    ("causal-train-modular-dcm", lambda: causal.train_modular("dcm", {}), "dcm must be a DCM"),
-    ("causal-train-joint-data", lambda: causal.train_joint(_dcm(), [1, 2]), "data must be a Mapping"),
-    ("causal-train-modular-config", lambda: causal.train_modular(_dcm(), {}, ml.TrainConfig()),
+    ("causal-train-dcm-dcm", lambda: causal.train_dcm("dcm", {}), "dcm must be a DCM"),
+    ("causal-train-dcm-data", lambda: causal.train_dcm(_dcm(), [1, 2], mode="joint"), "data must be a Mapping"),
+    ("causal-train-dcm-config", lambda: causal.train_dcm(_dcm(), {}, ml.TrainConfig()),
      "config must be a DCMConfig"),
+    ("causal-train-dcm-train", lambda: causal.train_dcm(_dcm(), {}, None, causal.DCMConfig()),
+     "train must be a TrainConfig"),
+    ("causal-train-dcm-mode", lambda: causal.train_dcm(_dcm(), {}, mode="jointly"), "unknown mode"),
 ]
 
 

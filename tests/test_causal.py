@@ -1,13 +1,17 @@
 """Modular-DCM (modlearn.causal): graphs, training order, frozen modules, interventions, notebook 08."""
+import inspect
+import typing
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from modlearn import causal
-from modlearn.train import Hook
+from modlearn.train import Hook, TrainConfig
 
-TINY = dict(noise_dim=4, confounder_dim=4, hidden=(16,), critic_hidden=(16,), lr=1e-2, batch_size=64,
-            max_steps=6, seed=0)
+TINY = dict(noise_dim=4, confounder_dim=4, hidden=(16,), critic_hidden=(16,))
+TRAIN = causal.dcm_train_config(lr=1e-2, batch_size=64, max_steps=6, seed=0)
 
 
 def front_door_dcm(**overrides):
@@ -77,10 +81,10 @@ def test_earlier_generators_stay_bit_identical_while_a_later_group_trains():
     scm, dcm = front_door_dcm()
     data = scm.sample(500, seed=0)
     first, second = dcm.graph.training_steps()
-    causal.train_step(dcm, first, data)
+    causal.train_step(dcm, first, data, train=TRAIN)
     before_x = [p.detach().clone() for p in dcm.generators["X"].parameters()]
     watch = FrozenWatch(dcm, ["Z"])
-    causal.train_step(dcm, second, data, hooks=[watch])
+    causal.train_step(dcm, second, data, train=TRAIN, hooks=[watch])
     assert watch.changed == []
     assert not all(torch.equal(a, b) for a, b in zip(before_x, dcm.generators["X"].parameters()))
 
@@ -88,18 +92,60 @@ def test_earlier_generators_stay_bit_identical_while_a_later_group_trains():
 def test_modular_training_trains_every_group_once_and_skips_pretrained():
     scm, dcm = front_door_dcm()
     data = scm.sample(300, seed=0)
-    assert list(causal.train_modular(dcm, data)) == [("Z",), ("X", "Y")]
+    assert list(causal.train_dcm(dcm, data, train=TRAIN)) == [("Z",), ("X", "Y")]
     scm, dcm = front_door_dcm()
     dcm.plug_in("Z", dcm._new_generator("Z"))
-    assert list(causal.train_modular(dcm, data)) == [("X", "Y")]
+    assert list(causal.train_dcm(dcm, data, train=TRAIN)) == [("X", "Y")]
+    assert list(causal.train_dcm(dcm, data, train=TRAIN, mode="joint")) == [("X", "Y")]
     with pytest.raises(ValueError, match="pretrained"):
-        causal.train_step(dcm, dcm.graph.training_steps()[0], data)
+        causal.train_step(dcm, dcm.graph.training_steps()[0], data, train=TRAIN)
 
 
 def test_gumbel_temperature_anneals_to_its_floor():
-    scm, dcm = front_door_dcm(max_steps=30, anneal_every=10, tau_rate=1.0, tau_floor=0.2)
-    causal.train_joint(dcm, scm.sample(300, seed=0))
+    scm, dcm = front_door_dcm(anneal_every=10, tau_rate=1.0, tau_floor=0.2)
+    causal.train_dcm(dcm, scm.sample(300, seed=0), train=replace(TRAIN, max_steps=30), mode="joint")
     assert dcm.tau == pytest.approx(0.2)
+
+
+def test_train_dcm_takes_the_common_method_arguments():
+    params = list(inspect.signature(causal.train_dcm).parameters.values())
+    assert [p.name for p in params[:4]] == ["dcm", "data", "config", "train"]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[:4])
+    assert params[3].default is None and params[2].default is None
+    assert typing.get_type_hints(causal.train_dcm)["train"] == (TrainConfig | None)
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[4:])
+
+
+class ReadBetas(Hook):
+    """Records the betas of every parameter group of `fit`'s optimizer at the start and after each step."""
+
+    def __init__(self):
+        self.seen = set()
+
+    def on_fit_start(self, state):
+        self.seen.update(tuple(group["betas"]) for group in state.optimizer.param_groups)
+
+    on_step_end = on_fit_start
+
+
+@pytest.mark.parametrize("train, betas", [(None, (0.5, 0.9)), (replace(TRAIN, betas=(0.3, 0.7)), (0.3, 0.7))])
+def test_the_optimizers_use_the_betas_of_train(train, betas):
+    scm, dcm = front_door_dcm()
+    hook = ReadBetas()
+    causal.train_step(dcm, dcm.graph.training_steps()[0], scm.sample(100, seed=0),
+                      train=train and replace(train, max_steps=2), hooks=[hook])
+    assert hook.seen == {betas}
+    objective = causal.WassersteinGP(dcm, dcm.graph.training_steps()[0], dcm.config, train or causal.dcm_train_config())
+    rows = causal.encode_rows(objective.columns, scm.sample(8, seed=0))
+    dcm.requires_grad_(True)
+    objective(causal.training._StepModel(dcm, causal.generators.mlp(rows.shape[1], (4,), 1)), (rows, None))
+    assert {tuple(g["betas"]) for g in objective.critic_optimizer.param_groups} == {betas}
+
+
+def test_one_checkpoint_cannot_hold_several_modular_steps(tmp_path):
+    scm, dcm = front_door_dcm()
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        causal.train_dcm(dcm, scm.sample(100, seed=0), train=replace(TRAIN, checkpoint_path=str(tmp_path / "c.pt")))
 
 
 # --------------------------------------------------------------------------- interventions and metrics

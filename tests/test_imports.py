@@ -9,37 +9,58 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "modlearn"
 
-# A module may import modules of its own layer or of a lower one, never of a higher one.
+# A module may import modules of its own layer or of a lower one, never of a higher one. Modules of a
+# sub-package are named `package.module` (its `__init__` is `package`); fractional layers order them.
 LAYERS = {
     "env": 0, "data": 0, "models": 0, "results": 0, "interrupts": 0, "validate": 0, "claims": 0,
     "viz": 1,
     "train": 2,
-    "local": 3, "incubation": 3, "cluster": 3, "nemo": 3, "bimt": 3, "circuits": 3, "causal": 3,
+    "local": 3, "incubation": 3, "cluster": 3, "nemo": 3, "bimt": 3, "circuits": 3,
+    "causal.graph": 3.0, "causal.scm": 3.1, "causal.generators": 3.2, "causal.training": 3.3, "causal.demos": 3.4,
+    "causal.plots": 3.5, "causal": 3.6,
     "widgets": 4, "series": 4, "checks": 4, "__init__": 5,
 }
 
 
 def modlearn_imports(source: str, module: str) -> set[str]:
-    """Names of the `modlearn` modules that `source` (module `modlearn.<module>`) imports anywhere."""
+    """Names of the `modlearn` modules that `source` (module `modlearn.<module>`, dotted inside a
+    sub-package) imports anywhere, as `package.module` for modules of a sub-package."""
+    package = _package_of(module)
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
             if node.level == 0 and (node.module or "").split(".")[0] != "modlearn":
                 continue
-            base = (node.module or "").removeprefix("modlearn").lstrip(".")
-            if base:
-                found.add(base.split(".")[0])
+            parts = node.module.split(".") if node.module else []
+            base = parts[1:] if node.level == 0 else package[:len(package) - node.level + 1] + parts
+            if node.module in (None, "modlearn"):          # `from . import viz`: the names are modules
+                found.update(".".join(base + [alias.name]) for alias in node.names)
             else:
-                found.update(alias.name.split(".")[0] for alias in node.names)
+                found.add(".".join(base))
         elif isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[1] for alias in node.names
+            found.update(alias.name.removeprefix("modlearn.") for alias in node.names
                          if alias.name.startswith("modlearn."))
     return found - {module}
 
 
+def _package_of(module: str) -> list[str]:
+    """The sub-package path a module lives in: `[]` for `train`, `["causal"]` for `causal.graph` and for
+    `causal` itself (a package's `__init__`) when it is a directory."""
+    parts = module.split(".")
+    return parts if (PACKAGE / Path(*parts)).is_dir() else parts[:-1]
+
+
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    """`modlearn/train.py` -> `train`, `modlearn/causal/graph.py` -> `causal.graph`,
+    `modlearn/causal/__init__.py` -> `causal` (the top-level `__init__` stays `__init__`)."""
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """`{module: modlearn modules it imports}` for every `modlearn/*.py`."""
-    return {path.stem: modlearn_imports(path.read_text(), path.stem) for path in sorted(package.glob("*.py"))}
+    """`{module: modlearn modules it imports}` for every `modlearn/**/*.py`."""
+    names = {module_name(path, package): path for path in sorted(package.rglob("*.py"))}
+    return {name: modlearn_imports(path.read_text(), name) for name, path in names.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -66,6 +87,19 @@ def test_the_parser_sees_lazy_relative_and_absolute_imports():
     source = ("from . import viz, data\nfrom .train import fit\nimport modlearn.cluster\n"
               "def f():\n    from .bimt import BioMLP\n    from modlearn.nemo import x\n    import numpy\n")
     assert modlearn_imports(source, "m") == {"viz", "data", "train", "cluster", "bimt", "nemo"}
+
+
+def test_the_parser_names_sub_package_modules_by_their_dotted_path():
+    source = ("from .graph import CausalGraph\nfrom ..train import fit\nfrom .. import viz\n"
+              "import modlearn.causal.plots\nfrom modlearn.causal.scm import tvd\n")
+    assert modlearn_imports(source, "causal.training") == {"causal.graph", "train", "viz", "causal.plots",
+                                                           "causal.scm"}
+    assert modlearn_imports("from .causal import DCM\nfrom .causal.plots import draw_graph\n", "widgets") == {
+        "causal", "causal.plots"}
+    assert modlearn_imports("from . import graph\nfrom modlearn import viz\n", "causal.scm") == {"causal.graph", "viz"}
+    assert module_name(PACKAGE / "causal" / "__init__.py") == "causal"
+    assert module_name(PACKAGE / "causal" / "graph.py") == "causal.graph"
+    assert module_name(PACKAGE / "__init__.py") == "__init__"
 
 
 def test_the_cycle_finder_finds_a_three_module_circle():

@@ -69,14 +69,14 @@ def test_greedy_stops_after_the_interrupted_module(monkeypatch, capsys):
 
 def test_modular_dcm_stops_after_the_interrupted_group(capsys):
     graph = causal.CausalGraph.parse("A -> B, A -> C, B -> D, C -> D, A <-> D")
-    config = causal.DCMConfig(noise_dim=4, confounder_dim=4, hidden=(16,), critic_hidden=(16,), lr=1e-2,
-                              batch_size=64, max_steps=6, seed=0)
+    config = causal.DCMConfig(noise_dim=4, confounder_dim=4, hidden=(16,), critic_hidden=(16,))
+    train = causal.dcm_train_config(lr=1e-2, batch_size=64, max_steps=6, seed=0)
     dcm = causal.DCM(graph, [causal.Variable(v) for v in "ABCD"], config)
     data = {v: torch.randint(0, 2, (300,)) for v in "ABCD"}
     groups = [s.generators for s in graph.training_steps()]
     assert len(groups) == 3
     before = {v: _snapshot(dcm.generators[v]) for v in "ABCD"}
-    histories = causal.train_modular(dcm, data, hooks=[InterruptInFit(call=2)])
+    histories = causal.train_dcm(dcm, data, train=train, hooks=[InterruptInFit(call=2)])
     assert list(histories) == groups[:2] and histories[groups[1]].interrupted
     for v in groups[0] + groups[1]:
         assert not _same(before[v], dcm.generators[v]), f"{v} was not trained"

@@ -115,15 +115,16 @@ def test_cosine_decay_keeps_its_base_learning_rates_through_a_resume(digits, tmp
 
 def _dcm_run(path, stop=None, how=None, resume=False, init_seed=0):
     scm, graph = causal.front_door_scm()
-    config = causal.DCMConfig(noise_dim=4, confounder_dim=4, hidden=(16,), critic_hidden=(16,), lr=1e-2,
-                              batch_size=64, epochs=3, anneal_every=5, tau_rate=0.05, seed=0,
-                              max_steps=stop if how == "max_steps" else None)
+    config = causal.DCMConfig(noise_dim=4, confounder_dim=4, hidden=(16,), critic_hidden=(16,), anneal_every=5,
+                              tau_rate=0.05)
+    train = causal.dcm_train_config(lr=1e-2, batch_size=64, epochs=3, seed=0,
+                                    max_steps=stop if how == "max_steps" else None,
+                                    checkpoint_path=str(path), resume=resume)
     torch.manual_seed(init_seed)
     dcm = causal.DCM(graph, [causal.Variable(v) for v in "XZY"], config)
     hooks = [_InterruptAt(stop)] if how == "interrupt" else []
     step = graph.training_steps()[1]
-    return causal.train_step(dcm, step, scm.sample(500, seed=0), hooks=hooks, checkpoint_path=str(path),
-                             resume=resume)
+    return causal.train_step(dcm, step, scm.sample(500, seed=0), train=train, hooks=hooks)
 
 
 @pytest.mark.parametrize("stop, how", [(11, "interrupt"), (17, "max_steps")])
