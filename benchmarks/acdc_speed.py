@@ -1,4 +1,4 @@
-"""Edges tested per second: vectorized edge patching vs one edge at a time (issue #8).
+"""Edges tested per second: vectorized edge patching vs one edge at a time.
 
 On a [784, 100, 100, 10] MLP (random weights: the cost does not depend on training) with a batch
 of clean and corrupted inputs, measure how fast `PatchingProblem.edge_effects` (one receiver's

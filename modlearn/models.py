@@ -240,7 +240,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-# --------------------------------------------------------------------------- residual MLP (issue 4)
+# --------------------------------------------------------------------------- residual MLP (notebook 03)
 
 class ResidualBlock(nn.Module):
     """Pre-norm residual MLP block: `x + fc2(GELU(fc1(LN(x))))`. `(batch, width)` -> same shape."""
@@ -273,7 +273,7 @@ class ResidualMLP(BlockModel):
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, num_classes))
 
 
-# --------------------------------------------------------------------------- added for notebook 04 (clusterability)
+# --------------------------------------------------------------------------- token transformer (notebook 04)
 
 class TokenEmbed(nn.Module):
     """Token ids -> vectors: learned embeddings, a readout token in front, learned positions.

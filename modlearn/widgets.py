@@ -173,7 +173,7 @@ def intervention_explorer(dcm, treatment: str, outcome: str, truth=None, image: 
     return widgets.interactive(show, value=widgets.Dropdown(options=options, value=0, description="intervene"))
 
 
-# --------------------------------------------------------------------------- added for notebook 04 (clusterability)
+# --------------------------------------------------------------------------- clusterability (notebook 04)
 
 def cluster_explorer(models: dict[str, torch.nn.Module], max_k: int = 8, seed: int = 0):
     """Choose a model, a layer and k: fits co-clusters, redraws the block-sorted `|W|` and prints C
