@@ -59,8 +59,8 @@ def test_incubate_changes_only_the_target_stage(problem, index):
 def test_assembled_model_equals_chaining_incubated_stages(kind):
     shape = (1, 8, 8)
     meta, target = inc_lib.make_pair(kind, shape, 10, width=16, blocks_per_stage=2)
-    config = inc_lib.IncubationConfig(incubation_steps=2, batch_size=32, lr=1e-2)
-    inc = inc_lib.DeepIncubation(meta, target, shape, config)
+    config = inc_lib.IncubationConfig(incubation_steps=2)
+    inc = inc_lib.DeepIncubation(meta, target, shape, config, inc_lib.paper_train(batch_size=32, lr=1e-2))
     data = inc_lib.low_data(load_dataset("digits", verbose=False), 0.1)
     inc.incubate_all(data, parallel=False)
     assembled = inc.assemble()
