@@ -35,11 +35,11 @@ def mnist_shaped(n: int = 2000, seed: int = 0) -> Dataset:
 def training_speed(mode: str, steps: int, data: Dataset) -> float:
     torch.manual_seed(0)
     model = bimt.BioMLP(WIDTHS, "2d", spacing=0.5)
-    config = bimt.BIMTConfig(steps=steps, lr=1e-3, batch_size=100, lam=0.01, lam_factors=(1, 10, 100),
+    config = bimt.BIMTConfig(mode=mode, steps=steps, lam=0.01, lam_factors=(1, 10, 100),
                              lam_boundaries=(0.25, 0.5), weight_factor=2.0, reduction="mean",
                              penalize_last=False, swap_every=500, top_k=30)
     start = time.perf_counter()
-    history = bimt.train_bimt(model, data, mode, config)
+    history = bimt.train_bimt(model, data, config, bimt.paper_train(data, lr=1e-3, batch_size=100))
     return history.num_steps / (time.perf_counter() - start)
 
 

@@ -52,10 +52,9 @@ def incubation_check(steps: int) -> int:
     from modlearn import incubation
 
     ds = _digits28()
-    config = incubation.IncubationConfig(meta_steps=steps, incubation_steps=steps // 4, finetune_steps=steps // 4,
-                                         batch_size=256)
+    config = incubation.IncubationConfig(meta_steps=steps, incubation_steps=steps // 4, finetune_steps=steps // 4)
     meta, target = incubation.make_pair("vit", ds.input_shape)
-    di = incubation.DeepIncubation(meta, target, ds.input_shape, config)
+    di = incubation.DeepIncubation(meta, target, ds.input_shape, config, incubation.paper_train(batch_size=256))
     di.pretrain_meta(ds)
     di.incubate_all(ds, parallel=False)
     di.finetune(di.assemble(), ds)
@@ -67,8 +66,8 @@ def nemo_check(method: str, kind: str) -> Callable[[int], int]:
 
     def run(steps: int) -> int:
         ds = _digits28()
-        nemo.train_modular(ml.make_model(kind, ds.input_shape), ds, nemo.ModularConfig(method=method),
-                           ml.TrainConfig(epochs=100, max_steps=steps, batch_size=256, progress=False))
+        nemo.train_nemo(ml.make_model(kind, ds.input_shape), ds, nemo.ModularConfig(method=method),
+                        ml.TrainConfig(epochs=100, max_steps=steps, batch_size=256, progress=False))
         return steps * 256
     return run
 
@@ -79,8 +78,8 @@ def bimt_check(steps: int) -> int:
     ds = _digits28()
     ds.train, ds.val = ml.Split(ds.train.x.flatten(1), ds.train.y), ml.Split(ds.val.x.flatten(1), ds.val.y)
     model = bimt.BioMLP([784, 100, 100, 10], geometry="2d")
-    bimt.train_bimt(model, ds, "bimt", bimt.BIMTConfig(steps=steps, batch_size=256, swap_every=50, top_k=30,
-                                                       weight_factor=2.0))
+    bimt.train_bimt(model, ds, bimt.BIMTConfig(steps=steps, swap_every=50, top_k=30, weight_factor=2.0),
+                    bimt.paper_train(ds, batch_size=256))
     return steps * 256
 
 

@@ -26,10 +26,10 @@ def main() -> None:
     args = parser.parse_args()
     data = load_dataset("digits", resize=28, verbose=False)
     meta, target = incubation.make_pair("resmlp", data.input_shape, data.num_classes, width=args.width)
-    config = incubation.IncubationConfig(incubation_steps=args.steps, lr=1e-3, workers=2, threads=1)
-    inc = incubation.DeepIncubation(meta, target, data.input_shape, config)
+    config = incubation.IncubationConfig(incubation_steps=args.steps, workers=2, threads=1)
+    inc = incubation.DeepIncubation(meta, target, data.input_shape, config, incubation.paper_train(lr=1e-3))
     print(f"{torch.get_num_threads()} CPU threads available; target = 4 stages x 3 residual blocks of width "
-          f"{args.width}; {args.steps} incubation steps per stage (batch {config.batch_size})")
+          f"{args.width}; {args.steps} incubation steps per stage (batch {inc.train.batch_size})")
     timing = incubation.time_incubation(inc, data)
     print(f"sequential, 1 thread per incubation : {timing['sequential_s']:6.1f} s")
     print(f"parallel, 2 processes x 1 thread    : {timing['parallel_s']:6.1f} s (with the workers' start)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Iterable, Sequence
 
@@ -26,7 +26,7 @@ import torch.nn as nn
 from .data import Dataset, num_batches
 from .train import (CrossEntropy, History, Hook, MeanSquaredError, Objective, Regularized,
                     TrainConfig, TrainState, evaluate, fit)
-from .validate import ConfigFields, check_choice, check_float, check_type
+from .validate import ConfigFields, check_float, check_type
 
 GEOMETRIES = ("1d", "2d")
 MODES = ("none", "l1", "l1_local", "l1_swap", "bimt")
@@ -448,14 +448,15 @@ class Snapshots(Hook):
 class BIMTConfig:
     """BIMT settings; defaults are the paper's symbolic-formula runs (Liu, Gan & Tegmark 2023).
 
-    `lam` is lambda_0 (1e-3 with `sum` cost; the paper uses 0.1 with `mean` for modular addition),
+    `mode` is one of the paper's ablations (`MODES`, see `train_bimt`); `steps` is the number of
+    optimizer steps. The loop's settings (lr, batch size, seed, ...) live in a `TrainConfig`
+    (`paper_train`). `lam` is lambda_0 (1e-3 with `sum` cost; the paper uses 0.1 with `mean` for modular addition),
     multiplied by `lam_factors` between `lam_boundaries` (fractions of training). `weight_factor`
-    is A (1 symbolic, 2 modular addition / MNIST). `batch_size=None` trains full batch.
+    is A (1 symbolic, 2 modular addition / MNIST).
     """
 
+    mode: str = "bimt"
     steps: int = 20_000
-    lr: float = 2e-3
-    batch_size: int | None = None
     lam: float = 1e-3
     lam_factors: tuple[float, ...] = (1.0, 10.0, 1.0)
     lam_boundaries: tuple[float, ...] = (0.25, 0.75)
@@ -465,22 +466,18 @@ class BIMTConfig:
     penalize_last: bool = True
     swap_every: int = 200
     top_k: int = 5
-    seed: int | None = 0
-    progress: bool = False
 
     def __post_init__(self) -> None:
         fields = ConfigFields(self)
         for name in ("steps", "swap_every", "top_k"):
             fields.integer(name, 1)
-        fields.integer("batch_size", 1, optional=True)
-        fields.integer("seed", 0, optional=True)
+        fields.choice("mode", MODES)
         for name in ("lam", "weight_factor"):
             fields.number(name, 0)
-        fields.number("lr", 0, low_open=True)
         fields.each("lam_factors", check_float, 0)
         boundaries = fields.each("lam_boundaries", check_float, 0, 1)
         fields.choice("reduction", REDUCTIONS)
-        for name in ("penalize_bias", "penalize_last", "progress"):
+        for name in ("penalize_bias", "penalize_last"):
             fields.boolean(name)
         if len(self.lam_factors) != len(boundaries) + 1:
             raise ValueError(f"BIMTConfig(lam_factors={self.lam_factors}): lam_factors must have one entry more "
@@ -495,10 +492,9 @@ def task_objective(data: Dataset) -> Objective:
     return MeanSquaredError() if data.train.y.is_floating_point() else CrossEntropy()
 
 
-def bimt_objective(model: BioMLP, data: Dataset, mode: str, config: BIMTConfig) -> Objective:
-    """The task loss, plus `lambda * CC` for every mode but `none` (A = 0 without locality)."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: choose one of {MODES}")
+def bimt_objective(model: BioMLP, data: Dataset, config: BIMTConfig) -> Objective:
+    """The task loss, plus `lambda * CC` for every `config.mode` but `none` (A = 0 without locality)."""
+    mode = config.mode
     task = task_objective(data)
     if mode == "none":
         return task
@@ -509,39 +505,47 @@ def bimt_objective(model: BioMLP, data: Dataset, mode: str, config: BIMTConfig) 
     return Regularized(task, penalty, config.lam, name="cc")
 
 
-def bimt_hooks(objective: Objective, mode: str, config: BIMTConfig) -> list[Hook]:
+def bimt_hooks(objective: Objective, config: BIMTConfig) -> list[Hook]:
     """The lambda schedule (regularized modes) and the swap hook (`l1_swap`, `bimt`)."""
     hooks: list[Hook] = []
     if isinstance(objective, Regularized):
         hooks.append(LambdaSchedule(objective, config.lam, config.lam_factors, config.lam_boundaries))
-    if mode in ("l1_swap", "bimt"):
+    if config.mode in ("l1_swap", "bimt"):
         hooks.append(SwapHook(config.swap_every, config.top_k, config.weight_factor, config.reduction,
                               config.penalize_last))
     return hooks
 
 
-def train_bimt(model: BioMLP, data: Dataset, mode: str = "bimt", config: BIMTConfig | None = None,
+def paper_train(data: Dataset, **changes) -> TrainConfig:
+    """The paper's loop settings for `data`: AdamW without weight decay, lr 2e-3, full batch, seed 0,
+    no progress bar; `changes` replace fields, e.g. `paper_train(data, lr=1e-3, batch_size=100)`."""
+    defaults = dict(lr=2e-3, optimizer="adamw", weight_decay=0.0, batch_size=len(data.train), seed=0,
+                    progress=False)
+    return TrainConfig(**{**defaults, **changes})
+
+
+def train_bimt(model: BioMLP, data: Dataset, config: BIMTConfig | None = None, train: TrainConfig | None = None,
                hooks: Iterable[Hook] = ()) -> History:
-    """Train `model` in place with one of the paper's ablation `mode`s, through `fit`.
+    """Train `model` in place with the paper's ablation `config.mode`, through `fit`.
 
     Modes: `none`, `l1` (lambda |W| l0), `l1_local` (distance-weighted), `l1_swap` (L1 + swaps
-    chosen by wire length), `bimt` (all). AdamW without weight decay, as the paper. Validation
-    runs per epoch only when an epoch has several batches (full-batch toys validate at the end).
+    chosen by wire length), `bimt` (all). `train` (default `paper_train(data)`) is the loop's config;
+    `train_bimt` replaces its `max_steps` by `config.steps`, its `epochs` by the epochs those steps
+    need, and its `desc`. Validation runs per epoch only when an epoch has several batches
+    (full-batch toys validate at the end).
     """
     _check_model(model)
     check_type("data", data, Dataset, owner="train_bimt", hint="pass a Dataset, e.g. data.symbolic_task(...)")
-    check_choice("mode", mode, MODES, owner="train_bimt")
     check_type("config", config, BIMTConfig, owner="train_bimt", optional=True, hint="pass a BIMTConfig(...)")
-    config = config or BIMTConfig()
-    objective = bimt_objective(model, data, mode, config)
-    batch_size = config.batch_size or len(data.train)
-    per_epoch = num_batches(len(data.train), batch_size)
-    train_config = TrainConfig(epochs=math.ceil(config.steps / per_epoch), batch_size=batch_size,
-                               lr=config.lr, optimizer="adamw", weight_decay=0.0,
-                               max_steps=config.steps, seed=config.seed, progress=config.progress,
-                               desc=f"BIMT {mode}")
-    return fit(model, data if per_epoch > 1 else data.train, train_config, objective,
-               hooks=[*bimt_hooks(objective, mode, config), *hooks])
+    check_type("train", train, TrainConfig, owner="train_bimt", optional=True,
+               hint="pass a TrainConfig(...), e.g. bimt.paper_train(data)")
+    config, train = config or BIMTConfig(), train or paper_train(data)
+    objective = bimt_objective(model, data, config)
+    per_epoch = num_batches(len(data.train), train.batch_size)
+    train = replace(train, epochs=math.ceil(config.steps / per_epoch), max_steps=config.steps,
+                    desc=f"BIMT {config.mode}")
+    return fit(model, data if per_epoch > 1 else data.train, train, objective,
+               hooks=[*bimt_hooks(objective, config), *hooks])
 
 
 # --------------------------------------------------------------------------- metrics
@@ -635,21 +639,21 @@ def bimt_metrics(model: BioMLP, data: Dataset, groups: Sequence[Sequence[int]] |
 
 
 def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config: BIMTConfig | None = None,
-                 groups: Sequence[Sequence[int]] | None = None,
+                 train: TrainConfig | None = None, groups: Sequence[Sequence[int]] | None = None,
                  hooks: dict[str, Sequence[Hook]] | None = None) -> dict[str, tuple[BioMLP, dict[str, float]]]:
-    """Train a fresh `make_model()` with each mode (same seed and steps): `{mode: (model, metrics)}`.
+    """Train a fresh `make_model()` with each mode (same `config`, `train` and seed): `{mode: (model, metrics)}`.
 
     The metrics are `bimt_metrics` plus the training speed `steps_per_s`.
     `hooks[mode]` are extra hooks for that mode's run (e.g. `Snapshots` for a training movie).
     """
-    config = config or BIMTConfig()
+    config, train = config or BIMTConfig(), train or paper_train(data)
     results = {}
     for mode in modes:
-        if config.seed is not None:
-            torch.manual_seed(config.seed)
+        if train.seed is not None:
+            torch.manual_seed(train.seed)
         model = make_model()
         start = time.perf_counter()
-        history = train_bimt(model, data, mode, config, hooks=(hooks or {}).get(mode, ()))
+        history = train_bimt(model, data, replace(config, mode=mode), train, hooks=(hooks or {}).get(mode, ()))
         steps_per_s = history.num_steps / (time.perf_counter() - start)
         results[mode] = (model, {**bimt_metrics(model, data, groups), "steps_per_s": steps_per_s})
     return results

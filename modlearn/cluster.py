@@ -264,25 +264,25 @@ class Recluster(Hook):
             self.loss.clusters = model_coclusters(state.model, k, list(self.loss.clusters), self.seed)
 
 
-def train_clusterable(model: nn.Module, data: Dataset | Split, config: ClusterConfig | None = None,
-                      train_config: TrainConfig | None = None, task: Objective | None = None,
-                      clusters: Mapping[str, Coclusters] | None = None) -> tuple[History, dict[str, Coclusters]]:
-    """Train `model` (in place) with the clusterability loss through `fit`.
+def train_cluster(model: nn.Module, data: Dataset | Split, config: ClusterConfig | None = None,
+                  train: TrainConfig | None = None, task: Objective | None = None,
+                  clusters: Mapping[str, Coclusters] | None = None) -> tuple[History, dict[str, Coclusters]]:
+    """Train `model` (in place) with the clusterability loss through `fit`; `train` goes to `fit` unchanged.
 
     The co-clusters are `clusters` when given, else fitted once on the model's current weights.
     Returns the history and the co-clusters in use at the end.
     """
-    owner = "train_clusterable"
+    owner = "train_cluster"
     check_type("model", model, nn.Module, owner=owner, hint="pass a torch.nn.Module")
     check_type("config", config, ClusterConfig, owner=owner, optional=True, hint="pass a ClusterConfig(...)")
-    check_type("train_config", train_config, TrainConfig, owner=owner, optional=True, hint="pass a TrainConfig(...)")
+    check_type("train", train, TrainConfig, owner=owner, optional=True, hint="pass a TrainConfig(...)")
     check_type("task", task, Objective, owner=owner, optional=True, hint="pass an Objective, e.g. CrossEntropy()")
     config = config or ClusterConfig()
     if clusters is None:
         clusters = model_coclusters(model, config.k, config.layers, config.seed)
     loss = ClusterabilityLoss(clusters, config.weight, task)
     hooks = [Recluster(loss, config.recluster_every, config.seed)] if config.recluster_every else []
-    history = fit(model, data, train_config or TrainConfig(), objective=loss, hooks=hooks)
+    history = fit(model, data, train or TrainConfig(), objective=loss, hooks=hooks)
     return history, loss.clusters
 
 
@@ -299,7 +299,7 @@ class ClusterRun:
 
 
 def lambda_sweep(model: nn.Module, data: Dataset, weights: Sequence[float], config: ClusterConfig | None = None,
-                 train_config: TrainConfig | None = None, task: Objective | None = None) -> dict[float, ClusterRun]:
+                 train: TrainConfig | None = None, task: Objective | None = None) -> dict[float, ClusterRun]:
     """Train a copy of `model` with each lambda in `weights`, from the same starting weights and
     the same co-clusters (fitted once on `model`). Each run reports test accuracy, C under those
     fixed clusters, and C under clusters refitted to its final weights."""
@@ -308,8 +308,7 @@ def lambda_sweep(model: nn.Module, data: Dataset, weights: Sequence[float], conf
     runs = {}
     for weight in weights:
         trained = copy.deepcopy(model)
-        history, used = train_clusterable(trained, data, replace(config, weight=weight),
-                                          train_config, task, clusters)
+        history, used = train_cluster(trained, data, replace(config, weight=weight), train, task, clusters)
         runs[weight] = ClusterRun(trained, history, used, evaluate(trained, data, task)["acc"],
                                   float(model_clusterability(trained, used).detach()),
                                   fitted_clusterability(trained, config.k, list(used), config.seed))

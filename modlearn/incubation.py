@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from .data import Dataset, load_dataset, num_batches
 from .interrupts import report_interrupt
 from .models import BlockModel, ResidualMLP, TinyViT
-from .train import History, Hook, TrainConfig, TrainState, evaluate, fit
+from .train import History, Hook, TrainConfig, TrainState, evaluate, fit, make_optimizer
 from .validate import ConfigFields, check_shape, check_type
 
 StageState = dict[str, torch.Tensor]
@@ -53,51 +53,60 @@ WORKER_START_S = 3.5
 
 @dataclass
 class IncubationConfig:
-    """Settings of the three phases, after Ni et al. (ICCV 2023).
+    """The method's settings of the three phases, after Ni et al. (ICCV 2023).
 
-    Paper defaults kept: K = 4 stages, AdamW with weight decay 0.05, base learning rate 5e-4 with a
-    cosine decay to `min_lr` = 1e-5 in every phase, gradient clipping 1.0 when fine-tuning, and
-    meta : incubation : fine-tuning budgets in the
-    ratio 300 : 100 : 100 (epochs on ImageNet there, optimizer steps here, so that full and
-    low-data runs cost the same). `threads` is the torch thread count of every incubation, in
-    worker processes and in the sequential path alike (so both give bit-identical weights);
-    `workers` is the number of processes of `incubate_all(parallel=True)`.
+    Paper defaults kept: K = 4 stages, a cosine decay of the learning rate to `min_lr` = 1e-5 in
+    every phase, gradient clipping 1.0 when fine-tuning, and meta : incubation : fine-tuning
+    budgets in the ratio 300 : 100 : 100 (epochs on ImageNet there, optimizer steps here, so that
+    full and low-data runs cost the same). `threads` is the torch thread count of every incubation,
+    in worker processes and in the sequential path alike (so both give bit-identical weights);
+    `workers` is the number of processes of `incubate_all(parallel=True)`. The loop's settings
+    (AdamW, lr, batch size, seed, ...) are a `TrainConfig`, by default `paper_train()`.
     """
 
     stages: int = 4
     meta_steps: int = 3000
     incubation_steps: int = 1000
     finetune_steps: int = 1000
-    batch_size: int = 128
-    lr: float = 5e-4
     min_lr: float = 1e-5
-    weight_decay: float = 0.05
     finetune_grad_clip: float | None = 1.0
     workers: int = 2
     threads: int = 1
-    seed: int = 0
-    progress: bool = False
 
     def __post_init__(self) -> None:
         fields = ConfigFields(self)
-        for name in ("stages", "meta_steps", "incubation_steps", "finetune_steps", "batch_size", "workers", "threads"):
+        for name in ("stages", "meta_steps", "incubation_steps", "finetune_steps", "workers", "threads"):
             fields.integer(name, 1)
-        fields.integer("seed", 0)
-        fields.number("lr", 0, low_open=True)
-        fields.number("min_lr", 0, self.lr, high_open=True)
-        fields.number("weight_decay", 0)
+        fields.number("min_lr", 0)
         fields.number("finetune_grad_clip", 0, low_open=True, optional=True)
-        fields.boolean("progress")
 
-    def train(self, model: nn.Module, data: Dataset, steps: int, desc: str, seed: int,
-              grad_clip: float | None = None, hooks: Iterable[Hook] = (),
+    def check_lr(self, train: TrainConfig) -> None:
+        """Raise a `ValueError` unless `min_lr` lies below `train.lr` (the cosine decays from one to the other)."""
+        if self.min_lr >= train.lr:
+            raise ValueError(f"IncubationConfig(min_lr={self.min_lr}): min_lr must lie below the TrainConfig's "
+                             f"lr={train.lr}, where the cosine decay starts; lower min_lr or raise lr")
+
+
+def paper_train(**changes) -> TrainConfig:
+    """The paper's loop settings: AdamW, lr 5e-4, weight decay 0.05, batch 128, seed 0, no progress
+    bar; `changes` replace fields, e.g. `paper_train(lr=2e-3, batch_size=64)`."""
+    defaults = dict(optimizer="adamw", lr=5e-4, weight_decay=0.05, batch_size=128, seed=0, progress=False)
+    return TrainConfig(**{**defaults, **changes})
+
+
+def fit_steps(model: nn.Module, data: Dataset, train: TrainConfig, steps: int, min_lr: float, desc: str,
+              seed_offset: int = 0, grad_clip: float | None = None, hooks: Iterable[Hook] = (),
               params: Iterable[nn.Parameter] | None = None) -> History:
-        """`fit` for exactly `steps` AdamW steps with the cosine learning-rate decay."""
-        epochs = math.ceil(steps / num_batches(len(data.train), self.batch_size))
-        config = TrainConfig(epochs=epochs, max_steps=steps, batch_size=self.batch_size, lr=self.lr,
-                             optimizer="adamw", weight_decay=self.weight_decay, grad_clip=grad_clip,
-                             seed=seed, progress=self.progress, desc=desc)
-        return fit(model, data, config, hooks=[CosineDecay(self.min_lr), *hooks], params=params)
+    """`fit` with `train` for exactly `steps` steps, the learning rate decaying (cosine) to `min_lr`.
+
+    Of `train`, `epochs`, `max_steps` and `desc` are replaced to run `steps` steps; `seed` is
+    shifted by `seed_offset` (each stage its own seed); `grad_clip`, when given, replaces `train.grad_clip`.
+    """
+    epochs = math.ceil(steps / num_batches(len(data.train), train.batch_size))
+    seed = None if train.seed is None else train.seed + seed_offset
+    config = replace(train, epochs=epochs, max_steps=steps, seed=seed, desc=desc,
+                     grad_clip=train.grad_clip if grad_clip is None else grad_clip)
+    return fit(model, data, config, hooks=[CosineDecay(min_lr), *hooks], params=params)
 
 
 class CosineDecay(Hook):
@@ -248,16 +257,16 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def incubate_stage(meta_stages: Sequence[nn.Module], target_stage: nn.Module, index: int, data: Dataset,
-                   config: IncubationConfig, hooks: Iterable[Hook] = ()) -> History:
+                   config: IncubationConfig, train: TrainConfig, hooks: Iterable[Hook] = ()) -> History:
     """Train `target_stage` in place inside the hybrid of position `index`; returns its `History`.
 
     Only the target stage's parameters reach the optimizer; the loss is the ordinary task loss at
-    the hybrid's output. Runs with `config.threads` torch threads and seed `config.seed + index`.
+    the hybrid's output. Runs with `config.threads` torch threads and seed `train.seed + index`.
     """
     hybrid = build_hybrid(meta_stages, target_stage, index)
     with torch_threads(config.threads):
-        return config.train(hybrid, data, config.incubation_steps, f"incubate stage {index}",
-                            config.seed + index, hooks=hooks, params=target_stage.parameters())
+        return fit_steps(hybrid, data, train, config.incubation_steps, config.min_lr, f"incubate stage {index}",
+                         index, hooks=hooks, params=target_stage.parameters())
 
 
 def _cpu_state(module: nn.Module) -> StageState:
@@ -266,8 +275,8 @@ def _cpu_state(module: nn.Module) -> StageState:
 
 def _incubation_job(job: tuple) -> Result:
     """Worker body (top level so that spawned processes can unpickle it): one incubation."""
-    meta_stages, target_stage, index, data, config = job
-    history = incubate_stage(meta_stages, target_stage, index, data, config)
+    meta_stages, target_stage, index, data, config, train = job
+    history = incubate_stage(meta_stages, target_stage, index, data, config, train)
     return index, _cpu_state(target_stage), history
 
 
@@ -316,14 +325,14 @@ def processes_pay_off(sequential_s: float, workers: int, cpus: int) -> bool:
 
 
 def estimate_sequential_s(meta_stages: Sequence[nn.Module], target_stages: Sequence[nn.Module],
-                          data: Dataset, config: IncubationConfig) -> float:
+                          data: Dataset, config: IncubationConfig, train: TrainConfig) -> float:
     """Estimated seconds of the K incubations one after the other in this process:
-    K x `incubation_steps` x one AdamW step of hybrid 0 on one batch (best of 3 after a warm-up,
+    K x `incubation_steps` x one optimizer step of hybrid 0 on one batch (best of 3 after a warm-up,
     `config.threads` threads; on a copy, nothing is trained)."""
     stage = copy.deepcopy(target_stages[0])
     hybrid = build_hybrid(meta_stages, stage, 0)
-    optimizer = torch.optim.AdamW(stage.parameters(), lr=config.lr)
-    x, y = data.train.x[:config.batch_size], data.train.y[:config.batch_size]
+    optimizer = make_optimizer(stage.parameters(), train)
+    x, y = data.train.x[:train.batch_size], data.train.y[:train.batch_size]
     times = []
     with torch_threads(config.threads):
         for _ in range(4):
@@ -382,16 +391,20 @@ class DeepIncubation:
     `meta` and `target` are `BlockModel`s (or `StagedModel`s) cut into `config.stages` stages with
     the same interfaces (checked on a probe input of `input_shape`). `target` keeps its initial
     weights: incubation trains copies of its stages, and `train_e2e` starts from the same weights.
+    `train` (default `paper_train()`) is the base of every phase's `fit` (see `fit_steps`).
     """
 
     def __init__(self, meta: nn.Module, target: nn.Module, input_shape: Sequence[int],
-                 config: IncubationConfig | None = None) -> None:
+                 config: IncubationConfig | None = None, train: TrainConfig | None = None) -> None:
         check_type("meta", meta, nn.Module, owner="DeepIncubation", hint="pass the meta model (an nn.Module)")
         check_type("target", target, nn.Module, owner="DeepIncubation", hint="pass the target model (an nn.Module)")
         check_shape("input_shape", input_shape, owner="DeepIncubation")
         check_type("config", config, IncubationConfig, owner="DeepIncubation", optional=True,
                    hint="pass an IncubationConfig(...)")
-        self.config = config or IncubationConfig()
+        check_type("train", train, TrainConfig, owner="DeepIncubation", optional=True,
+                   hint="pass a TrainConfig(...), e.g. incubation.paper_train()")
+        self.config, self.train = config or IncubationConfig(), train or paper_train()
+        self.config.check_lr(self.train)
         self.meta, self.target = meta, target
         self.meta_stages = split_stages(meta, self.config.stages, "the meta model")
         self.target_stages = split_stages(target, self.config.stages, "the target")
@@ -405,7 +418,7 @@ class DeepIncubation:
 
     def pretrain_meta(self, data: Dataset) -> History:
         """Phase 1: train the meta model end to end for `config.meta_steps` steps."""
-        return self.config.train(self.meta, data, self.config.meta_steps, "meta model", self.config.seed)
+        return self._fit(self.meta, data, self.config.meta_steps, "meta model")
 
     def hybrid(self, index: int) -> StagedModel:
         """The hybrid of incubation `index`, with a fresh copy of the initial target stage."""
@@ -416,7 +429,7 @@ class DeepIncubation:
         """Phase 2 for one stage: incubate a copy of initial target stage `index`; keep its weights."""
         self._check_index(index)
         stage = copy.deepcopy(self.target_stages[index])
-        history = incubate_stage(self.meta_stages, stage, index, data, self.config, hooks)
+        history = incubate_stage(self.meta_stages, stage, index, data, self.config, self.train, hooks)
         self._keep(index, _cpu_state(stage), history)
         return history
 
@@ -430,7 +443,7 @@ class DeepIncubation:
         """
         mode = self.parallel_mode(data) if parallel is None else _requested_mode(parallel)
         meta_stages = [copy.deepcopy(s).cpu() for s in self.meta_stages]
-        jobs = [(meta_stages, copy.deepcopy(stage).cpu(), i, data, self.config)
+        jobs = [(meta_stages, copy.deepcopy(stage).cpu(), i, data, self.config, self.train)
                 for i, stage in enumerate(self.target_stages)]
         self._run(jobs, mode)
         return self.histories
@@ -442,7 +455,7 @@ class DeepIncubation:
             return "ranks"
         cpus, workers = usable_cpus(), min(self.config.workers, self.num_stages)
         estimate = estimate_sequential_s([_on_cpu(s) for s in self.meta_stages],
-                                         [_on_cpu(s) for s in self.target_stages], data, self.config)
+                                         [_on_cpu(s) for s in self.target_stages], data, self.config, self.train)
         if processes_pay_off(estimate, workers, cpus):
             return "processes"
         print(f"Incubating one stage after the other in this process: {workers} worker processes on {cpus} "
@@ -482,15 +495,17 @@ class DeepIncubation:
 
     def finetune(self, model: nn.Module, data: Dataset) -> History:
         """Phase 3b: fine-tune the assembled `model` end to end for `config.finetune_steps` steps."""
-        return self.config.train(model, data, self.config.finetune_steps, "fine-tune", self.config.seed,
-                                 grad_clip=self.config.finetune_grad_clip)
+        return self._fit(model, data, self.config.finetune_steps, "fine-tune", self.config.finetune_grad_clip)
 
     def train_e2e(self, data: Dataset) -> tuple[nn.Module, History]:
         """The baseline: the initial target trained end to end for `incubation_steps + finetune_steps`
         steps, i.e. as many updates of every target block as incubation plus fine-tuning give it."""
         model = copy.deepcopy(self.target)
         steps = self.config.incubation_steps + self.config.finetune_steps
-        return model, self.config.train(model, data, steps, "E2E", self.config.seed)
+        return model, self._fit(model, data, steps, "E2E")
+
+    def _fit(self, model: nn.Module, data: Dataset, steps: int, desc: str, grad_clip: float | None = None) -> History:
+        return fit_steps(model, data, self.train, steps, self.config.min_lr, desc, grad_clip=grad_clip)
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.num_stages:
@@ -531,10 +546,33 @@ def low_data(data: Dataset, fraction: float, seed: int = 0) -> Dataset:
     return replace(data, train=data.train.subset(max(1, round(fraction * len(data.train))), seed))
 
 
-def incubation_vs_e2e(meta: nn.Module, target: nn.Module, data: Dataset, config: IncubationConfig,
-                      parallel: bool | None = None) -> dict[str, float]:
+def train_incubation(model: nn.Module, data: Dataset, config: IncubationConfig | None = None,
+                     train: TrainConfig | None = None, *, meta: nn.Module,
+                     parallel: bool | None = None) -> tuple[nn.Module | None, DeepIncubation]:
+    """Deep Incubation of the target `model` with the small `meta` model: every phase through `fit`.
+
+    Pretrains `meta`, incubates each stage (`parallel` as in `DeepIncubation.incubate_all`),
+    assembles and fine-tunes. `config` holds the method's numbers (stages, steps per phase,
+    `min_lr`); `train` (default `paper_train()`) is the base of every phase's `fit` (see `fit_steps`).
+    `model` keeps its initial weights. Returns the fine-tuned assembled model (None when Ctrl-C stopped
+    the meta pretraining or an incubation) and the `DeepIncubation` that holds the phases' histories and stages.
+    """
+    check_type("data", data, Dataset, owner="train_incubation", hint="pass a Dataset, e.g. ml.load_dataset('digits')")
+    inc = DeepIncubation(meta, model, data.input_shape, config, train)
+    if inc.pretrain_meta(data).interrupted:
+        return None, inc
+    inc.incubate_all(data, parallel=parallel)
+    if len(inc.incubated) < inc.num_stages:
+        return None, inc
+    assembled = inc.assemble()
+    inc.finetune(assembled, data)
+    return assembled, inc
+
+
+def incubation_vs_e2e(meta: nn.Module, target: nn.Module, data: Dataset, config: IncubationConfig | None = None,
+                      train: TrainConfig | None = None, parallel: bool | None = None) -> dict[str, float]:
     """All phases, then the E2E baseline at the same budget: test accuracies of each model."""
-    inc = DeepIncubation(meta, target, data.input_shape, config)
+    inc = DeepIncubation(meta, target, data.input_shape, config, train)
     inc.pretrain_meta(data)
     inc.incubate_all(data, parallel=parallel)
     model = inc.assemble()
@@ -680,9 +718,8 @@ def demo_problem(steps: int = 30, seed: int = 0) -> tuple[DeepIncubation, Datase
     data = load_dataset("digits", seed=seed, verbose=False)
     meta, target = make_pair("resmlp", data.input_shape, data.num_classes, width=32, blocks_per_stage=2,
                              seed=seed)
-    config = IncubationConfig(meta_steps=steps, incubation_steps=steps, finetune_steps=steps, lr=2e-3,
-                              seed=seed)
-    inc = DeepIncubation(meta, target, data.input_shape, config)
+    config = IncubationConfig(meta_steps=steps, incubation_steps=steps, finetune_steps=steps)
+    inc = DeepIncubation(meta, target, data.input_shape, config, paper_train(lr=2e-3, seed=seed))
     with torch_threads(config.threads):
         inc.pretrain_meta(data)
     return inc, data

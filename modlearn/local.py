@@ -579,7 +579,7 @@ def measure(run: LocalRun, data: Dataset, batch_size: int = 128) -> dict[str, fl
             "seconds_per_epoch": run.seconds_per_epoch}
 
 
-def format_table(rows: dict[str, dict[str, float]], baseline: str = "e2e") -> str:
+def format_comparison(rows: dict[str, dict[str, float]], baseline: str = "e2e") -> str:
     """A text table of `measure` rows, with memory also as a ratio to the `baseline` row."""
     base = rows[baseline]["activation_bytes"] if baseline in rows else None
     lines = [f"{'method':<22}{'test acc':>10}{'activations/step':>18}{'vs E2E':>8}{'s/epoch':>9}"]

@@ -345,21 +345,21 @@ class ModularConfig:
         return CrossEntropy()
 
 
-def train_modular(model: BlockModel, data, config: ModularConfig | None = None,
-                  train_config: TrainConfig | None = None) -> tuple[BlockModel, History]:
-    """Mask `model` (a copy) and train it with `config.method`'s objective through `fit`.
+def train_nemo(model: BlockModel, data, config: ModularConfig | None = None,
+               train: TrainConfig | None = None) -> tuple[BlockModel, History]:
+    """Mask `model` (a copy) and train it with `config.method`'s objective (NeMo, MwT or standard) through `fit`.
 
-    The mask generators are initialized from `train_config.seed`, so a run repeats exactly.
+    `train` is the loop's config, passed to `fit` unchanged. The mask generators are initialized
+    from `train.seed`, so a run repeats exactly.
     """
-    check_type("model", model, BlockModel, owner="train_modular", hint="build it with ml.make_model(...)")
-    check_type("config", config, ModularConfig, owner="train_modular", optional=True, hint="pass a ModularConfig(...)")
-    check_type("train_config", train_config, TrainConfig, owner="train_modular", optional=True,
-               hint="pass a TrainConfig(...)")
-    config, train_config = config or ModularConfig(), train_config or TrainConfig()
-    if train_config.seed is not None:
-        seed_everything(train_config.seed)
+    check_type("model", model, BlockModel, owner="train_nemo", hint="build it with ml.make_model(...)")
+    check_type("config", config, ModularConfig, owner="train_nemo", optional=True, hint="pass a ModularConfig(...)")
+    check_type("train", train, TrainConfig, owner="train_nemo", optional=True, hint="pass a TrainConfig(...)")
+    config, train = config or ModularConfig(), train or TrainConfig()
+    if train.seed is not None:
+        seed_everything(train.seed)
     masked = masked_model(model)
-    history = fit(masked, data, train_config, objective=config.objective())
+    history = fit(masked, data, train, objective=config.objective())
     return masked, history
 
 

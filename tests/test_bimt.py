@@ -106,7 +106,7 @@ def test_the_schedule_hook_drives_the_objective_weight():
     data = symbolic_task("independence", n_train=16, n_test=8)
     model = bimt.BioMLP([4, 6, 2])
     config = bimt.BIMTConfig(steps=8, lam=0.5)
-    objective = bimt.bimt_objective(model, data, "bimt", config)
+    objective = bimt.bimt_objective(model, data, config)
     seen = []
 
     class Spy(bimt.Hook):
@@ -115,7 +115,7 @@ def test_the_schedule_hook_drives_the_objective_weight():
 
     from modlearn.train import TrainConfig, fit
     fit(model, data.train, TrainConfig(epochs=8, batch_size=16, progress=False), objective,
-        hooks=[*bimt.bimt_hooks(objective, "bimt", config), Spy()])
+        hooks=[*bimt.bimt_hooks(objective, config), Spy()])
     assert seen == [0.5, 5.0, 5.0, 5.0, 5.0, 0.5, 0.5, 0.5]
 
 
@@ -168,7 +168,7 @@ def test_bad_input_raises_value_error():
     with pytest.raises(ValueError, match="lambda"):
         bimt.lambda_at(10, 100, -1.0)
     with pytest.raises(ValueError, match="mode"):
-        bimt.train_bimt(bimt.BioMLP([4, 5, 2]), symbolic_task("independence"), "l2")
+        bimt.BIMTConfig(mode="l2")
     with pytest.raises(ValueError, match="BioMLP"):
         bimt.connection_cost(torch.nn.Linear(3, 3))
     with pytest.raises(ValueError, match="symbolic"):
@@ -190,7 +190,7 @@ def test_drawing_and_movie_render_headless():
     data = symbolic_task("independence", n_train=16, n_test=8)
     model = bimt.BioMLP([4, 6, 2])
     movie = bimt.Snapshots(every=2)
-    bimt.train_bimt(model, data, "bimt", bimt.BIMTConfig(steps=4, swap_every=2), hooks=[movie])
+    bimt.train_bimt(model, data, bimt.BIMTConfig(steps=4, swap_every=2), hooks=[movie])
     assert movie.steps == [0, 2, 4]
     masks = [torch.zeros_like(lin.weight, dtype=torch.bool) for lin in model.linears]
     fig = viz.draw_network(model, edge_mask=masks, title="t", input_names=list("abcd"))

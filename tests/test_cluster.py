@@ -90,8 +90,8 @@ def test_reclustering_hook_refits_the_assignments():
     config = cluster.ClusterConfig(k=2, weight=1.0, recluster_every=1)
     names = cluster.readable_layers(model, 2)
     start = {name: cluster.random_coclusters(*cluster.layer_weight(model, name).shape, k=2, seed=3) for name in names}
-    _, used = cluster.train_clusterable(model, (x, y), config, TrainConfig(epochs=1, progress=False),
-                                        clusters=start)
+    _, used = cluster.train_cluster(model, (x, y), config, TrainConfig(epochs=1, progress=False),
+                                    clusters=start)
     refit = cluster.model_coclusters(model, 2, names, config.seed)
     assert set(used) == set(names)
     for name in names:  # the assignments in use are those fitted to the final weights, not the random start

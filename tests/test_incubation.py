@@ -55,12 +55,26 @@ def test_incubate_changes_only_the_target_stage(problem, index):
         assert all(torch.equal(before[n], p) for n, p in module.named_parameters())
 
 
+def test_train_incubation_runs_every_phase_from_the_train_config():
+    data = inc_lib.low_data(load_dataset("digits", verbose=False), 0.1)
+    meta, target = inc_lib.make_pair("resmlp", data.input_shape, 10, width=16, blocks_per_stage=1)
+    meta_before, target_before = copy.deepcopy(meta), copy.deepcopy(target)
+    config = inc_lib.IncubationConfig(meta_steps=3, incubation_steps=2, finetune_steps=4)
+    model, inc = inc_lib.train_incubation(target, data, config, inc_lib.paper_train(batch_size=16, seed=3),
+                                          meta=meta, parallel=False)
+    assert {i: h.num_steps for i, h in inc.histories.items()} == {0: 2, 1: 2, 2: 2, 3: 2}
+    assert not all(torch.equal(a, b) for a, b in zip(meta.parameters(), meta_before.parameters())), "meta untrained"
+    assert all(torch.equal(a, b) for a, b in zip(target.parameters(), target_before.parameters()))
+    x = data.test.x[:8]
+    assert not torch.equal(model(x), inc.assemble()(x)), "the assembled model was not fine-tuned"
+
+
 @pytest.mark.parametrize("kind", ["resmlp", "vit"])
 def test_assembled_model_equals_chaining_incubated_stages(kind):
     shape = (1, 8, 8)
     meta, target = inc_lib.make_pair(kind, shape, 10, width=16, blocks_per_stage=2)
-    config = inc_lib.IncubationConfig(incubation_steps=2, batch_size=32, lr=1e-2)
-    inc = inc_lib.DeepIncubation(meta, target, shape, config)
+    config = inc_lib.IncubationConfig(incubation_steps=2)
+    inc = inc_lib.DeepIncubation(meta, target, shape, config, inc_lib.paper_train(batch_size=32, lr=1e-2))
     data = inc_lib.low_data(load_dataset("digits", verbose=False), 0.1)
     inc.incubate_all(data, parallel=False)
     assembled = inc.assemble()

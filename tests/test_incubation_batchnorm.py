@@ -29,8 +29,8 @@ def test_incubation_keeps_the_frozen_stages_batchnorm_statistics():
     meta = [_stage(64), _stage(16), nn.Linear(16, 10)]
     target = copy.deepcopy(meta[1])
     hook = _Buffers()
-    config = inc_lib.IncubationConfig(stages=3, incubation_steps=3, batch_size=32)
-    inc_lib.incubate_stage(meta, target, 1, data, config, hooks=[hook])
+    config = inc_lib.IncubationConfig(stages=3, incubation_steps=3)
+    inc_lib.incubate_stage(meta, target, 1, data, config, inc_lib.paper_train(batch_size=32), hooks=[hook])
     moved = sorted(k for k in hook.before if not torch.equal(hook.before[k], hook.after[k]))
     assert moved and all(k.startswith("stages.1.") for k in moved), moved
 

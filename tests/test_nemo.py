@@ -122,9 +122,9 @@ def test_objectives_train_through_fit():
     x, y = torch.randn(64, 1, 8, 8), torch.arange(64) % 4
     logged = {"standard": set(), "mwt": {"cohesion_loss", "coupling_loss"}, "nemo": {"contrastive_loss"}}
     for method in nemo.METHODS:
-        model, history = nemo.train_modular(models.MLP((1, 8, 8), hidden=(16,), num_classes=4), Split(x, y),
-                                            nemo.ModularConfig(method=method),
-                                            ml.TrainConfig(epochs=2, batch_size=32, progress=False))
+        model, history = nemo.train_nemo(models.MLP((1, 8, 8), hidden=(16,), num_classes=4), Split(x, y),
+                                         nemo.ModularConfig(method=method),
+                                         ml.TrainConfig(epochs=2, batch_size=32, progress=False))
         assert history.num_steps == 4 and nemo.masked_layers(model)
         assert logged[method] <= set(history.steps), (method, sorted(history.steps))
 
