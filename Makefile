@@ -6,7 +6,7 @@ BUDGET ?= cpu
 STAMP := $(VENV)/.modlearn-installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv run test lab bench clean
+.PHONY: venv run test lint format lab bench clean
 
 venv: $(STAMP)
 
@@ -20,10 +20,19 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/python -m modlearn.series --budget $(BUDGET) --src tutorials --out build/tutorials
 
-## Unit tests, every notebook executed at BUDGET=smoke with its claims asserted, and nbval.
+## Unit tests, and every notebook executed at BUDGET=smoke with its claims (modlearn.claims) asserted.
 test: venv
-	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=300 tests tutorials
+	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests
+
+## ruff: lint (library, tests, benchmarks, notebooks) and the format check.
+lint: venv
+	$(BIN)/ruff check modlearn tests benchmarks tutorials
+	$(BIN)/ruff format --check modlearn tests benchmarks
+
+## Apply ruff's formatting and safe fixes.
+format: venv
+	$(BIN)/ruff format modlearn tests benchmarks
+	$(BIN)/ruff check --fix modlearn tests benchmarks tutorials
 
 ## JupyterLab on tutorials/
 lab: venv

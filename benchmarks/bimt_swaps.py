@@ -12,6 +12,7 @@ top-k 30 for MNIST; the reference then needs ~30k full-cost evaluations (minutes
 default is 5 (~5k evaluations). The speed-up grows with top-k: the closed form builds each
 layer's gain matrix once, whatever k.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,18 @@ def mnist_shaped(n: int = 2000, seed: int = 0) -> Dataset:
 def training_speed(mode: str, steps: int, data: Dataset) -> float:
     torch.manual_seed(0)
     model = bimt.BioMLP(WIDTHS, "2d", spacing=0.5)
-    config = bimt.BIMTConfig(mode=mode, steps=steps, lam=0.01, lam_factors=(1, 10, 100),
-                             lam_boundaries=(0.25, 0.5), weight_factor=2.0, reduction="mean",
-                             penalize_last=False, swap_every=500, top_k=30)
+    config = bimt.BIMTConfig(
+        mode=mode,
+        steps=steps,
+        lam=0.01,
+        lam_factors=(1, 10, 100),
+        lam_boundaries=(0.25, 0.5),
+        weight_factor=2.0,
+        reduction="mean",
+        penalize_last=False,
+        swap_every=500,
+        top_k=30,
+    )
     start = time.perf_counter()
     history = bimt.train_bimt(model, data, config, bimt.paper_train(data, lr=1e-3, batch_size=100))
     return history.num_steps / (time.perf_counter() - start)
@@ -52,8 +62,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = bimt.BioMLP(WIDTHS, "2d", spacing=0.5)
-    swaps = bimt.time_swap_round(model, top_k=args.top_k, weight_factor=2.0, reduction="mean",
-                                 penalize_last=False)
+    swaps = bimt.time_swap_round(
+        model, top_k=args.top_k, weight_factor=2.0, reduction="mean", penalize_last=False
+    )
     print(f"one swap round on {WIDTHS}, top-{args.top_k} per layer ({swaps['swaps']} swaps made):")
     print(f"  reference (full cost per candidate): {swaps['brute_force_s']:.2f} s")
     print(f"  closed-form swap-gain matrix:        {swaps['closed_form_s'] * 1e3:.1f} ms")
@@ -61,8 +72,10 @@ def main() -> None:
     data = mnist_shaped()
     training_speed("bimt", 20, data)  # warm-up: the first optimizer pays one-time imports
     plain, full = training_speed("none", args.steps, data), training_speed("bimt", args.steps, data)
-    print(f"training {args.steps} steps, batch 100: plain {plain:.0f} steps/s, full BIMT {full:.0f} steps/s "
-          f"(BIMT/plain = {full / plain:.2f})")
+    print(
+        f"training {args.steps} steps, batch 100: plain {plain:.0f} steps/s, full BIMT {full:.0f} steps/s "
+        f"(BIMT/plain = {full / plain:.2f})"
+    )
 
 
 if __name__ == "__main__":

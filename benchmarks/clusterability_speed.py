@@ -4,9 +4,11 @@
 
 Run: `python benchmarks/clusterability_speed.py` (about a minute on 2 cores).
 """
+
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import torch
 from sklearn.cluster import SpectralCoclustering
@@ -35,11 +37,11 @@ def time_layers(model: torch.nn.Module, title: str) -> tuple[float, float]:
     ours_total = sklearn_total = 0.0
     for name in cluster.readable_layers(model, K):
         weight = cluster.layer_weight(model, name).detach()
-        ours = best_time(lambda: cluster.spectral_coclusters(weight, K))
+        ours = best_time(partial(cluster.spectral_coclusters, weight, K))
         edges = cluster.squared_edges(weight).sqrt().numpy() + 1e-12
-        theirs = best_time(lambda: SpectralCoclustering(K, random_state=0).fit(edges))
+        theirs = best_time(partial(SpectralCoclustering(K, random_state=0).fit, edges))
         clusters = cluster.spectral_coclusters(weight, K)
-        c_time = best_time(lambda: cluster.clusterability(weight, clusters), repeats=20)
+        c_time = best_time(partial(cluster.clusterability, weight, clusters), repeats=20)
         out, inp = weight.shape[:2]
         print(f"{name:<14} {out:>5}x{inp:<5} {ours:>9.3f} {theirs:>12.3f} {1e3 * c_time:>8.3f}")
         ours_total, sklearn_total = ours_total + ours, sklearn_total + theirs
@@ -67,10 +69,14 @@ def main() -> None:
     wide = MLP(1024, hidden=(1024,), num_classes=10)
     mlp_ours, mlp_sklearn = time_layers(wide, "MLP with a 1024x1024 layer")
     ratio = step_overhead(wide, torch.randn(128, 1024), torch.randint(0, 10, (128,)))
-    print(f"\nco-clustering every CNN layer: {cnn_ours:.3f} s (sklearn {cnn_sklearn:.3f} s, "
-          f"ratio ours/sklearn {cnn_ours / cnn_sklearn:.2f})")
-    print(f"co-clustering the 1024-wide MLP: {mlp_ours:.3f} s (sklearn {mlp_sklearn:.3f} s, "
-          f"ratio ours/sklearn {mlp_ours / mlp_sklearn:.2f})")
+    print(
+        f"\nco-clustering every CNN layer: {cnn_ours:.3f} s (sklearn {cnn_sklearn:.3f} s, "
+        f"ratio ours/sklearn {cnn_ours / cnn_sklearn:.2f})"
+    )
+    print(
+        f"co-clustering the 1024-wide MLP: {mlp_ours:.3f} s (sklearn {mlp_sklearn:.3f} s, "
+        f"ratio ours/sklearn {mlp_ours / mlp_sklearn:.2f})"
+    )
     print(f"training step with the loss / without it (1024-wide MLP, batch 128): {ratio:.2f}x")
 
 

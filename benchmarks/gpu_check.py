@@ -4,12 +4,13 @@ Exits cleanly with a message where no GPU is present (CI never needs one).
 
     python benchmarks/gpu_check.py [--steps 300]
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -32,6 +33,7 @@ def model_check(kind: str, batch: int = 256) -> Callable[[int], int]:
         model = ml.make_model(kind, ds.input_shape)
         ml.fit(model, ds, ml.TrainConfig(epochs=100, max_steps=steps, batch_size=batch, progress=False))
         return steps * batch
+
     return run
 
 
@@ -40,11 +42,19 @@ def local_check(mode: str, kind: str, batch: int = 256) -> Callable[[int], int]:
 
     def run(steps: int) -> int:
         ds = _digits28()
-        model = ml.make_model(kind, ds.input_shape, hidden=(256, 256, 256)) if kind == "mlp" else \
-            ml.make_model(kind, ds.input_shape)
-        local.train_local(model, ds, local.LocalConfig(mode=mode),
-                          ml.TrainConfig(epochs=100, max_steps=steps, batch_size=batch, progress=False))
+        model = (
+            ml.make_model(kind, ds.input_shape, hidden=(256, 256, 256))
+            if kind == "mlp"
+            else ml.make_model(kind, ds.input_shape)
+        )
+        local.train_local(
+            model,
+            ds,
+            local.LocalConfig(mode=mode),
+            ml.TrainConfig(epochs=100, max_steps=steps, batch_size=batch, progress=False),
+        )
         return steps * batch
+
     return run
 
 
@@ -52,9 +62,13 @@ def incubation_check(steps: int) -> int:
     from modlearn import incubation
 
     ds = _digits28()
-    config = incubation.IncubationConfig(meta_steps=steps, incubation_steps=steps // 4, finetune_steps=steps // 4)
+    config = incubation.IncubationConfig(
+        meta_steps=steps, incubation_steps=steps // 4, finetune_steps=steps // 4
+    )
     meta, target = incubation.make_pair("vit", ds.input_shape)
-    di = incubation.DeepIncubation(meta, target, ds.input_shape, config, incubation.paper_train(batch_size=256))
+    di = incubation.DeepIncubation(
+        meta, target, ds.input_shape, config, incubation.paper_train(batch_size=256)
+    )
     di.pretrain_meta(ds)
     di.incubate_all(ds, parallel=False)
     di.finetune(di.assemble(), ds)
@@ -66,9 +80,14 @@ def nemo_check(method: str, kind: str) -> Callable[[int], int]:
 
     def run(steps: int) -> int:
         ds = _digits28()
-        nemo.train_nemo(ml.make_model(kind, ds.input_shape), ds, nemo.ModularConfig(method=method),
-                        ml.TrainConfig(epochs=100, max_steps=steps, batch_size=256, progress=False))
+        nemo.train_nemo(
+            ml.make_model(kind, ds.input_shape),
+            ds,
+            nemo.ModularConfig(method=method),
+            ml.TrainConfig(epochs=100, max_steps=steps, batch_size=256, progress=False),
+        )
         return steps * 256
+
     return run
 
 
@@ -78,8 +97,12 @@ def bimt_check(steps: int) -> int:
     ds = _digits28()
     ds.train, ds.val = ml.Split(ds.train.x.flatten(1), ds.train.y), ml.Split(ds.val.x.flatten(1), ds.val.y)
     model = bimt.BioMLP([784, 100, 100, 10], geometry="2d")
-    bimt.train_bimt(model, ds, bimt.BIMTConfig(steps=steps, swap_every=50, top_k=30, weight_factor=2.0),
-                    bimt.paper_train(ds, batch_size=256))
+    bimt.train_bimt(
+        model,
+        ds,
+        bimt.BIMTConfig(steps=steps, swap_every=50, top_k=30, weight_factor=2.0),
+        bimt.paper_train(ds, batch_size=256),
+    )
     return steps * 256
 
 
@@ -88,8 +111,7 @@ def causal_check(steps: int) -> int:
 
     scm, graph = causal.front_door_scm()
     data = scm.sample(20000, seed=0)
-    dcm = causal.DCM(graph, [causal.Variable(v, "discrete", 2) for v in "XZY"],
-                     causal.DCMConfig())
+    dcm = causal.DCM(graph, [causal.Variable(v, "discrete", 2) for v in "XZY"], causal.DCMConfig())
     causal.train_dcm(dcm, data, train=causal.dcm_train_config(max_steps=steps // 2, batch_size=200))
     return steps * 200
 
@@ -118,7 +140,9 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("No CUDA device here: nothing to check (the series runs on the CPU; CI never needs a GPU).")
         return 0
-    print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, {args.steps} steps per check\n")
+    print(
+        f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, {args.steps} steps per check\n"
+    )
     failures = 0
     for name, check in CHECKS.items():
         if args.only not in name:
@@ -134,8 +158,10 @@ def main() -> int:
             continue
         torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        print(f"{name:>24}: {samples / seconds:10.0f} samples/s  {seconds:6.1f} s  "
-              f"peak {torch.cuda.max_memory_allocated() / 2**20:8.1f} MiB")
+        print(
+            f"{name:>24}: {samples / seconds:10.0f} samples/s  {seconds:6.1f} s  "
+            f"peak {torch.cuda.max_memory_allocated() / 2**20:8.1f} MiB"
+        )
     return 1 if failures else 0
 
 

@@ -7,6 +7,7 @@ jobs. Every incubation runs with 1 torch thread in both modes (so both give bit-
 weights, which is checked); a sequential run with 2 threads is timed too, for reference.
 The parallel time includes starting the spawned worker processes. Target: >= 1.6x on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ def main() -> None:
     meta, target = incubation.make_pair("resmlp", data.input_shape, data.num_classes, width=args.width)
     config = incubation.IncubationConfig(incubation_steps=args.steps, workers=2, threads=1)
     inc = incubation.DeepIncubation(meta, target, data.input_shape, config, incubation.paper_train(lr=1e-3))
-    print(f"{torch.get_num_threads()} CPU threads available; target = 4 stages x 3 residual blocks of width "
-          f"{args.width}; {args.steps} incubation steps per stage (batch {inc.train.batch_size})")
+    print(
+        f"{torch.get_num_threads()} CPU threads available; target = 4 stages x 3 residual blocks of width "
+        f"{args.width}; {args.steps} incubation steps per stage (batch {inc.train.batch_size})"
+    )
     timing = incubation.time_incubation(inc, data)
     print(f"sequential, 1 thread per incubation : {timing['sequential_s']:6.1f} s")
     print(f"parallel, 2 processes x 1 thread    : {timing['parallel_s']:6.1f} s (with the workers' start)")

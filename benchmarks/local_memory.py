@@ -7,6 +7,7 @@ batch 128 (and, for contrast, an 8-block MLP). Ratios are to E2E on the same bat
 
     python benchmarks/local_memory.py [--batch 128]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,8 @@ from modlearn.local import LocalConfig, activation_bytes
 
 MODELS = {
     "CNN 8 blocks (32,32,64,64,128,128,128,128), 1x28x28": lambda: ml.make_model(
-        "cnn", (1, 28, 28), 10, channels=(32, 32, 64, 64, 128, 128, 128, 128)),
+        "cnn", (1, 28, 28), 10, channels=(32, 32, 64, 64, 128, 128, 128, 128)
+    ),
     "MLP 8 blocks of 256, 784 inputs": lambda: ml.make_model("mlp", (1, 28, 28), 10, hidden=(256,) * 8),
 }
 

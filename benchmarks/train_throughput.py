@@ -7,6 +7,7 @@ Each pipeline is timed `--repeats` times, interleaved, and the fastest run of ea
 
     python benchmarks/train_throughput.py [--epochs 2] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,11 @@ def uint8_images() -> tuple[np.ndarray, np.ndarray, str]:
         return images, labels, "MNIST test split (10,000 real 28x28 images)"
     images, labels = digits_arrays()
     big = F.interpolate(torch.as_tensor(images).float().unsqueeze(1), size=28, mode="bilinear")
-    return big.squeeze(1).clamp(0, 255).byte().numpy(), labels, "digits upsampled to 28x28 (MNIST not on disk)"
+    return (
+        big.squeeze(1).clamp(0, 255).byte().numpy(),
+        labels,
+        "digits upsampled to 28x28 (MNIST not on disk)",
+    )
 
 
 def run_dataloader(model, images, labels, epochs: int) -> float:
@@ -72,7 +77,7 @@ def run_bare(model, x, y, epochs: int) -> float:
         xs, ys = x[perm], y[perm]
         for i in range(0, len(y), BATCH):
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xs[i:i + BATCH]), ys[i:i + BATCH]).backward()
+            F.cross_entropy(model(xs[i : i + BATCH]), ys[i : i + BATCH]).backward()
             opt.step()
     return time.perf_counter() - start
 
@@ -95,22 +100,33 @@ def main() -> None:
     x = (x - x.mean()) / x.std()
     y = torch.as_tensor(labels, dtype=torch.long)
     n = len(y) * args.epochs
-    print(f"data: {source}; batch {BATCH}, {args.epochs} epochs, {args.repeats} interleaved repeats (best kept)")
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device cpu\n")
+    print(
+        f"data: {source}; batch {BATCH}, {args.epochs} epochs, {args.repeats} interleaved repeats (best kept)"
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, device cpu\n"
+    )
     for kind in ("mlp", "cnn"):
         torch.manual_seed(0)
         init = ml.make_model(kind, (1, 28, 28))
         best = {"fit": float("inf"), "dataloader": float("inf"), "bare": float("inf")}
         for _ in range(args.repeats):
-            for name, fn, data in (("dataloader", run_dataloader, (images, labels)), ("bare", run_bare, (x, y)),
-                                   ("fit", run_fit, (x, y))):
+            for name, fn, data in (
+                ("dataloader", run_dataloader, (images, labels)),
+                ("bare", run_bare, (x, y)),
+                ("fit", run_fit, (x, y)),
+            ):
                 best[name] = min(best[name], fn(copy.deepcopy(init), *data, args.epochs))
         rate = {k: n / v for k, v in best.items()}
-        print(f"{kind.upper():>4}: fit {rate['fit']:8.0f} samples/s | (a) DataLoader+transforms "
-              f"{rate['dataloader']:8.0f} | (b) bare loop {rate['bare']:8.0f}")
-        print(f"      fit / (a) = {rate['fit'] / rate['dataloader']:.2f}x   "
-              f"fit / (b) = {rate['fit'] / rate['bare']:.3f}x")
+        print(
+            f"{kind.upper():>4}: fit {rate['fit']:8.0f} samples/s | (a) DataLoader+transforms "
+            f"{rate['dataloader']:8.0f} | (b) bare loop {rate['bare']:8.0f}"
+        )
+        print(
+            f"      fit / (a) = {rate['fit'] / rate['dataloader']:.2f}x   "
+            f"fit / (b) = {rate['fit'] / rate['bare']:.3f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -11,38 +11,57 @@ wires. A swap permutes weights (and the tracked input/output order), so the func
 Everything trains through `modlearn.train.fit`: the cost is an objective, schedule and swaps are
 hooks. Introduced in `tutorials/06_bimt.ipynb`.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Iterable, Sequence
 
 import torch
 import torch.nn as nn
 
 from .data import Dataset, num_batches
-from .train import (CrossEntropy, History, Hook, MeanSquaredError, Objective, Regularized,
-                    TrainConfig, TrainState, evaluate, fit)
+from .train import (
+    CrossEntropy,
+    History,
+    Hook,
+    MeanSquaredError,
+    Objective,
+    Regularized,
+    TrainConfig,
+    TrainState,
+    evaluate,
+    fit,
+)
 from .validate import ConfigFields, check_float, check_type
 
 GEOMETRIES = ("1d", "2d")
 MODES = ("none", "l1", "l1_local", "l1_swap", "bimt")
-MODE_NAMES = {"none": "no regularization", "l1": "L1", "l1_local": "L1 + locality",
-              "l1_swap": "L1 + swaps", "bimt": "BIMT (L1 + locality + swaps)"}
+MODE_NAMES = {
+    "none": "no regularization",
+    "l1": "L1",
+    "l1_local": "L1 + locality",
+    "l1_swap": "L1 + swaps",
+    "bimt": "BIMT (L1 + locality + swaps)",
+}
 REDUCTIONS = ("sum", "mean")
 
 
 # --------------------------------------------------------------------------- geometry
 
+
 def grid_positions(n: int) -> torch.Tensor:
     """`n` sites on a square grid filling [0, 1]^2, row by row: `(n, 2)`. `n` must be a square."""
     side = math.isqrt(n)
     if side * side != n:
-        raise ValueError(f"{n} neurons cannot form a square grid: use a perfect square width "
-                         "(e.g. 784 = 28x28, 100 = 10x10) or the '1d' geometry")
+        raise ValueError(
+            f"{n} neurons cannot form a square grid: use a perfect square width "
+            "(e.g. 784 = 28x28, 100 = 10x10) or the '1d' geometry"
+        )
     rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
     return torch.stack([(cols.flatten() + 0.5) / side, (rows.flatten() + 0.5) / side], dim=1)
 
@@ -58,16 +77,19 @@ def row_positions(n: int) -> torch.Tensor:
     return ((torch.arange(n) + 0.5) / n).unsqueeze(1)
 
 
-def layer_sites(widths: Sequence[int], geometry: str, in_fold: int = 1,
-                out_fold: int = 1) -> list[torch.Tensor]:
+def layer_sites(
+    widths: Sequence[int], geometry: str, in_fold: int = 1, out_fold: int = 1
+) -> list[torch.Tensor]:
     """Site positions of every neuron layer: `1d` rows, or `2d` grids with outputs on a circle.
 
     A folded layer (`in_fold`, `out_fold`) has `width / fold` sites, each shared by `fold` neurons.
     """
     if geometry not in GEOMETRIES:
-        raise ValueError(f"unknown geometry {geometry!r}: choose one of {GEOMETRIES} or pass a list "
-                         "of (sites, dims) position tensors, one per layer")
-    sites = [w // f for w, f in zip(widths, _folds(widths, in_fold, out_fold))]
+        raise ValueError(
+            f"unknown geometry {geometry!r}: choose one of {GEOMETRIES} or pass a list "
+            "of (sites, dims) position tensors, one per layer"
+        )
+    sites = [w // f for w, f in zip(widths, _folds(widths, in_fold, out_fold), strict=True)]
     if geometry == "1d":
         return [row_positions(n) for n in sites]
     return [grid_positions(n) for n in sites[:-1]] + [circle_positions(sites[-1])]
@@ -88,6 +110,7 @@ def pairwise_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the model
 
+
 class BioMLP(nn.Module):
     """An MLP whose neurons sit in space (BIMT's "BioMLP").
 
@@ -99,9 +122,16 @@ class BioMLP(nn.Module):
     (modular addition). `geometry` is `"1d"`, `"2d"` or a list of per-layer site positions.
     """
 
-    def __init__(self, widths: Sequence[int], geometry: str | Sequence[torch.Tensor] = "1d",
-                 activation: type[nn.Module] = nn.SiLU, in_fold: int = 1, out_fold: int = 1,
-                 spacing: float = 0.1, num_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        widths: Sequence[int],
+        geometry: str | Sequence[torch.Tensor] = "1d",
+        activation: type[nn.Module] = nn.SiLU,
+        in_fold: int = 1,
+        out_fold: int = 1,
+        spacing: float = 0.1,
+        num_tokens: int | None = None,
+    ) -> None:
         super().__init__()
         widths = [int(w) for w in widths]
         if len(widths) < 2 or min(widths) < 1:
@@ -110,10 +140,13 @@ class BioMLP(nn.Module):
             raise ValueError(f"spacing={spacing} (the layer distance l0) must be > 0")
         self.widths, self.spacing = widths, float(spacing)
         self.folds = _folds(widths, in_fold, out_fold)
-        sites = (layer_sites(widths, geometry, in_fold, out_fold) if isinstance(geometry, str)
-                 else self._checked_sites(geometry))
+        sites = (
+            layer_sites(widths, geometry, in_fold, out_fold)
+            if isinstance(geometry, str)
+            else self._checked_sites(geometry)
+        )
         self.geometry = geometry if isinstance(geometry, str) else "custom"
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.activation = activation()
         self.embedding = nn.Embedding(num_tokens, widths[0] // in_fold) if num_tokens else None
         for l, pos in enumerate(sites):
@@ -127,12 +160,16 @@ class BioMLP(nn.Module):
     def _checked_sites(self, geometry: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         sites = [torch.as_tensor(p, dtype=torch.float32) for p in geometry]
         if len(sites) != len(self.widths):
-            raise ValueError(f"geometry has {len(sites)} layers but widths {self.widths} has "
-                             f"{len(self.widths)}: give one position tensor per neuron layer")
-        for l, (pos, width, fold) in enumerate(zip(sites, self.widths, self.folds)):
+            raise ValueError(
+                f"geometry has {len(sites)} layers but widths {self.widths} has "
+                f"{len(self.widths)}: give one position tensor per neuron layer"
+            )
+        for l, (pos, width, fold) in enumerate(zip(sites, self.widths, self.folds, strict=True)):
             if pos.ndim != 2 or pos.shape[0] * fold != width or pos.shape[1] != sites[0].shape[1]:
-                raise ValueError(f"geometry of layer {l} has shape {tuple(pos.shape)}, expected "
-                                 f"({width // fold}, D) with the same D for every layer")
+                raise ValueError(
+                    f"geometry of layer {l} has shape {tuple(pos.shape)}, expected "
+                    f"({width // fold}, D) with the same D for every layer"
+                )
         return sites
 
     @property
@@ -180,8 +217,13 @@ class BioMLP(nn.Module):
         return h[:, torch.argsort(self.out_perm)]
 
     @torch.no_grad()
-    def permute_layer(self, layer: int, perm: torch.Tensor, optimizer: torch.optim.Optimizer | None = None,
-                      moved: torch.Tensor | None = None) -> None:
+    def permute_layer(
+        self,
+        layer: int,
+        perm: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None = None,
+        moved: torch.Tensor | None = None,
+    ) -> None:
         """Reorder the neurons of layer `layer` by `perm` (new neuron k = old neuron `perm[k]`).
 
         Incoming rows, biases, outgoing columns, the tracked input/output order and any matching
@@ -202,22 +244,36 @@ class BioMLP(nn.Module):
             self.out_perm[moved] = self.out_perm[perm[moved]]
 
 
-def _permute_parameter(param: nn.Parameter, perm: torch.Tensor, moved: torch.Tensor, dim: int,
-                       optimizer: torch.optim.Optimizer | None) -> None:
+def _permute_parameter(
+    param: nn.Parameter,
+    perm: torch.Tensor,
+    moved: torch.Tensor,
+    dim: int,
+    optimizer: torch.optim.Optimizer | None,
+) -> None:
     tensors = [param.data]
     if optimizer is not None:
-        tensors += [t for t in optimizer.state.get(param, {}).values()
-                    if torch.is_tensor(t) and t.shape == param.shape]
+        tensors += [
+            t
+            for t in optimizer.state.get(param, {}).values()
+            if torch.is_tensor(t) and t.shape == param.shape
+        ]
     for t in tensors:
         t.index_copy_(dim, moved, t.index_select(dim, perm[moved]))
 
 
 def _check_model(model: nn.Module) -> BioMLP:
-    return check_type("model", model, BioMLP, owner="BIMT",
-                      hint="BIMT needs neurons with positions: build the model with bimt.BioMLP(...)")
+    return check_type(
+        "model",
+        model,
+        BioMLP,
+        owner="BIMT",
+        hint="BIMT needs neurons with positions: build the model with bimt.BioMLP(...)",
+    )
 
 
 # --------------------------------------------------------------------------- connection cost
+
 
 def layer_scales(model: BioMLP, reduction: str = "sum", penalize_last: bool = True) -> list[float]:
     """Factor of each linear's cost: 1 (`sum`), 1 / #weights (`mean`), 0 for an unpenalized last layer."""
@@ -229,8 +285,13 @@ def layer_scales(model: BioMLP, reduction: str = "sum", penalize_last: bool = Tr
     return scales
 
 
-def connection_cost(model: BioMLP, weight_factor: float = 1.0, reduction: str = "sum",
-                    penalize_bias: bool = True, penalize_last: bool = True) -> torch.Tensor:
+def connection_cost(
+    model: BioMLP,
+    weight_factor: float = 1.0,
+    reduction: str = "sum",
+    penalize_bias: bool = True,
+    penalize_last: bool = True,
+) -> torch.Tensor:
     """`CC = sum_l s_l [sum_ij |W_ij| (A d_ij + l0) + sum_i |b_i| l0]` as a scalar tensor.
 
     `A = weight_factor` (0 gives plain L1 scaled by `l0`); `s_l` is 1 (`sum`) or 1 / #terms (`mean`).
@@ -250,8 +311,13 @@ def connection_cost(model: BioMLP, weight_factor: float = 1.0, reduction: str = 
     return total
 
 
-def lambda_at(step: int, total_steps: int, lam: float, factors: Sequence[float] = (1.0, 10.0, 1.0),
-              boundaries: Sequence[float] = (0.25, 0.75)) -> float:
+def lambda_at(
+    step: int,
+    total_steps: int,
+    lam: float,
+    factors: Sequence[float] = (1.0, 10.0, 1.0),
+    boundaries: Sequence[float] = (0.25, 0.75),
+) -> float:
     """Piecewise-constant lambda: `lam * factors[k]` on the k-th stretch between `boundaries`.
 
     The paper's default: `lam` for the first quarter, `10 lam` for the middle half, `lam` at the end.
@@ -268,20 +334,27 @@ def lambda_at(step: int, total_steps: int, lam: float, factors: Sequence[float] 
 class LambdaSchedule(Hook):
     """Sets `objective.weight = lambda_at(step, total, ...)` before every step."""
 
-    def __init__(self, objective: Regularized, lam: float, factors: Sequence[float] = (1.0, 10.0, 1.0),
-                 boundaries: Sequence[float] = (0.25, 0.75)) -> None:
+    def __init__(
+        self,
+        objective: Regularized,
+        lam: float,
+        factors: Sequence[float] = (1.0, 10.0, 1.0),
+        boundaries: Sequence[float] = (0.25, 0.75),
+    ) -> None:
         lambda_at(0, 1, lam, factors, boundaries)  # validates
         self.objective, self.lam, self.factors, self.boundaries = objective, lam, factors, boundaries
 
     def _set(self, state: TrainState) -> None:
-        self.objective.weight = lambda_at(state.step, state.total_steps, self.lam, self.factors,
-                                          self.boundaries)
+        self.objective.weight = lambda_at(
+            state.step, state.total_steps, self.lam, self.factors, self.boundaries
+        )
 
     on_fit_start = _set
     on_step_end = _set
 
 
 # --------------------------------------------------------------------------- swaps
+
 
 def importance(model: BioMLP, layer: int) -> torch.Tensor:
     """Score of each site of `layer`: sum of |incoming| + |outgoing| weights of its neurons: `(sites,)`."""
@@ -295,8 +368,9 @@ def importance(model: BioMLP, layer: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def placement_costs(model: BioMLP, layer: int, weight_factor: float = 1.0,
-                    scales: Sequence[float] | None = None) -> torch.Tensor:
+def placement_costs(
+    model: BioMLP, layer: int, weight_factor: float = 1.0, scales: Sequence[float] | None = None
+) -> torch.Tensor:
     """`M[i, s]`: length cost of the wires of the neurons now at site `i` if they sat at site `s`.
 
     Two matrix products: `|W_in| @ D_in^T` and `|W_out|^T @ D_out` (folds summed): `(sites, sites)`.
@@ -314,8 +388,9 @@ def placement_costs(model: BioMLP, layer: int, weight_factor: float = 1.0,
     return weight_factor * cost.view(model.folds[layer], n_sites, n_sites).sum(0)
 
 
-def swap_gains(model: BioMLP, layer: int, weight_factor: float = 1.0,
-               scales: Sequence[float] | None = None) -> torch.Tensor:
+def swap_gains(
+    model: BioMLP, layer: int, weight_factor: float = 1.0, scales: Sequence[float] | None = None
+) -> torch.Tensor:
     """`G[i, j]`: change of the connection cost when sites `i` and `j` of `layer` exchange neurons.
 
     A swap only changes the wires touching the two neurons (no wire joins neurons of one layer),
@@ -326,8 +401,9 @@ def swap_gains(model: BioMLP, layer: int, weight_factor: float = 1.0,
     return m + m.T - diag[:, None] - diag[None, :]
 
 
-def swap_sites(model: BioMLP, layer: int, i: int, j: int,
-               optimizer: torch.optim.Optimizer | None = None) -> None:
+def swap_sites(
+    model: BioMLP, layer: int, i: int, j: int, optimizer: torch.optim.Optimizer | None = None
+) -> None:
     """Exchange the neurons at sites `i` and `j` of `layer` (all folds); the function is unchanged."""
     n_sites = model.num_sites(layer)
     first = torch.arange(model.folds[layer]) * n_sites
@@ -338,8 +414,14 @@ def swap_sites(model: BioMLP, layer: int, i: int, j: int,
 
 
 @torch.no_grad()
-def brute_force_gains(model: BioMLP, layer: int, i: int, weight_factor: float = 1.0,
-                      reduction: str = "sum", penalize_last: bool = True) -> torch.Tensor:
+def brute_force_gains(
+    model: BioMLP,
+    layer: int,
+    i: int,
+    weight_factor: float = 1.0,
+    reduction: str = "sum",
+    penalize_last: bool = True,
+) -> torch.Tensor:
     """The reference algorithm: for every site `j`, swap `i <-> j`, re-evaluate the whole cost,
     swap back. Returns the cost changes `(sites,)`; slow, kept for tests and the benchmark.
     """
@@ -354,9 +436,16 @@ def brute_force_gains(model: BioMLP, layer: int, i: int, weight_factor: float = 
 
 
 @torch.no_grad()
-def swap_round(model: BioMLP, top_k: int = 5, weight_factor: float = 1.0, reduction: str = "sum",
-               penalize_last: bool = True, optimizer: torch.optim.Optimizer | None = None,
-               brute_force: bool = False, tolerance: float = 1e-10) -> list[tuple[int, int, int]]:
+def swap_round(
+    model: BioMLP,
+    top_k: int = 5,
+    weight_factor: float = 1.0,
+    reduction: str = "sum",
+    penalize_last: bool = True,
+    optimizer: torch.optim.Optimizer | None = None,
+    brute_force: bool = False,
+    tolerance: float = 1e-10,
+) -> list[tuple[int, int, int]]:
     """One round of BIMT swaps; returns the swaps made as `(layer, i, j)`.
 
     For every neuron layer, the `top_k` most important sites each move to the partner site with
@@ -388,12 +477,20 @@ def swap_round(model: BioMLP, top_k: int = 5, weight_factor: float = 1.0, reduct
 class SwapHook(Hook):
     """Runs `swap_round` every `every` steps (optimizer state moves with the weights)."""
 
-    def __init__(self, every: int = 200, top_k: int = 5, weight_factor: float = 1.0,
-                 reduction: str = "sum", penalize_last: bool = True) -> None:
+    def __init__(
+        self,
+        every: int = 200,
+        top_k: int = 5,
+        weight_factor: float = 1.0,
+        reduction: str = "sum",
+        penalize_last: bool = True,
+    ) -> None:
         if every < 1:
             raise ValueError(f"swap every={every} must be >= 1")
-        self.every, self.kwargs = every, dict(top_k=top_k, weight_factor=weight_factor,
-                                              reduction=reduction, penalize_last=penalize_last)
+        self.every, self.kwargs = (
+            every,
+            dict(top_k=top_k, weight_factor=weight_factor, reduction=reduction, penalize_last=penalize_last),
+        )
         self.num_swaps = 0
 
     def on_step_end(self, state: TrainState) -> None:
@@ -417,8 +514,12 @@ class Snapshots(Hook):
             return
         self._model = state.model
         self.steps.append(state.step)
-        self.states.append({k: v.detach().float().cpu().clone() if v.is_floating_point() else v.cpu().clone()
-                            for k, v in state.model.state_dict().items()})
+        self.states.append(
+            {
+                k: v.detach().float().cpu().clone() if v.is_floating_point() else v.cpu().clone()
+                for k, v in state.model.state_dict().items()
+            }
+        )
 
     def on_fit_start(self, state: TrainState) -> None:
         self._take(state)
@@ -444,13 +545,15 @@ class Snapshots(Hook):
 
 # --------------------------------------------------------------------------- training
 
+
 @dataclass
 class BIMTConfig:
     """BIMT settings; defaults are the paper's symbolic-formula runs (Liu, Gan & Tegmark 2023).
 
     `mode` is one of the paper's ablations (`MODES`, see `train_bimt`); `steps` is the number of
     optimizer steps. The loop's settings (lr, batch size, seed, ...) live in a `TrainConfig`
-    (`paper_train`). `lam` is lambda_0 (1e-3 with `sum` cost; the paper uses 0.1 with `mean` for modular addition),
+    (`paper_train`). `lam` is lambda_0 (1e-3 with `sum` cost; the paper uses 0.1 with `mean` for modular
+    addition),
     multiplied by `lam_factors` between `lam_boundaries` (fractions of training). `weight_factor`
     is A (1 symbolic, 2 modular addition / MNIST).
     """
@@ -480,11 +583,15 @@ class BIMTConfig:
         for name in ("penalize_bias", "penalize_last"):
             fields.boolean(name)
         if len(self.lam_factors) != len(boundaries) + 1:
-            raise ValueError(f"BIMTConfig(lam_factors={self.lam_factors}): lam_factors must have one entry more "
-                             f"than lam_boundaries={boundaries}; pass {len(boundaries) + 1} factors")
+            raise ValueError(
+                f"BIMTConfig(lam_factors={self.lam_factors}): lam_factors must have one entry more "
+                f"than lam_boundaries={boundaries}; pass {len(boundaries) + 1} factors"
+            )
         if list(boundaries) != sorted(boundaries):
-            raise ValueError(f"BIMTConfig(lam_boundaries={boundaries}): lam_boundaries must be increasing "
-                             "fractions of training; sort them")
+            raise ValueError(
+                f"BIMTConfig(lam_boundaries={boundaries}): lam_boundaries must be increasing "
+                "fractions of training; sort them"
+            )
 
 
 def task_objective(data: Dataset) -> Objective:
@@ -499,9 +606,13 @@ def bimt_objective(model: BioMLP, data: Dataset, config: BIMTConfig) -> Objectiv
     if mode == "none":
         return task
     local = mode in ("l1_local", "bimt")
-    penalty = partial(connection_cost, weight_factor=config.weight_factor if local else 0.0,
-                      reduction=config.reduction, penalize_bias=config.penalize_bias,
-                      penalize_last=config.penalize_last)
+    penalty = partial(
+        connection_cost,
+        weight_factor=config.weight_factor if local else 0.0,
+        reduction=config.reduction,
+        penalize_bias=config.penalize_bias,
+        penalize_last=config.penalize_last,
+    )
     return Regularized(task, penalty, config.lam, name="cc")
 
 
@@ -511,21 +622,30 @@ def bimt_hooks(objective: Objective, config: BIMTConfig) -> list[Hook]:
     if isinstance(objective, Regularized):
         hooks.append(LambdaSchedule(objective, config.lam, config.lam_factors, config.lam_boundaries))
     if config.mode in ("l1_swap", "bimt"):
-        hooks.append(SwapHook(config.swap_every, config.top_k, config.weight_factor, config.reduction,
-                              config.penalize_last))
+        hooks.append(
+            SwapHook(
+                config.swap_every, config.top_k, config.weight_factor, config.reduction, config.penalize_last
+            )
+        )
     return hooks
 
 
 def paper_train(data: Dataset, **changes) -> TrainConfig:
     """The paper's loop settings for `data`: AdamW without weight decay, lr 2e-3, full batch, seed 0,
     no progress bar; `changes` replace fields, e.g. `paper_train(data, lr=1e-3, batch_size=100)`."""
-    defaults = dict(lr=2e-3, optimizer="adamw", weight_decay=0.0, batch_size=len(data.train), seed=0,
-                    progress=False)
+    defaults = dict(
+        lr=2e-3, optimizer="adamw", weight_decay=0.0, batch_size=len(data.train), seed=0, progress=False
+    )
     return TrainConfig(**{**defaults, **changes})
 
 
-def train_bimt(model: BioMLP, data: Dataset, config: BIMTConfig | None = None, train: TrainConfig | None = None,
-               hooks: Iterable[Hook] = ()) -> History:
+def train_bimt(
+    model: BioMLP,
+    data: Dataset,
+    config: BIMTConfig | None = None,
+    train: TrainConfig | None = None,
+    hooks: Iterable[Hook] = (),
+) -> History:
     """Train `model` in place with the paper's ablation `config.mode`, through `fit`.
 
     Modes: `none`, `l1` (lambda |W| l0), `l1_local` (distance-weighted), `l1_swap` (L1 + swaps
@@ -537,18 +657,31 @@ def train_bimt(model: BioMLP, data: Dataset, config: BIMTConfig | None = None, t
     _check_model(model)
     check_type("data", data, Dataset, owner="train_bimt", hint="pass a Dataset, e.g. data.symbolic_task(...)")
     check_type("config", config, BIMTConfig, owner="train_bimt", optional=True, hint="pass a BIMTConfig(...)")
-    check_type("train", train, TrainConfig, owner="train_bimt", optional=True,
-               hint="pass a TrainConfig(...), e.g. bimt.paper_train(data)")
+    check_type(
+        "train",
+        train,
+        TrainConfig,
+        owner="train_bimt",
+        optional=True,
+        hint="pass a TrainConfig(...), e.g. bimt.paper_train(data)",
+    )
     config, train = config or BIMTConfig(), train or paper_train(data)
     objective = bimt_objective(model, data, config)
     per_epoch = num_batches(len(data.train), train.batch_size)
-    train = replace(train, epochs=math.ceil(config.steps / per_epoch), max_steps=config.steps,
-                    desc=f"BIMT {config.mode}")
-    return fit(model, data if per_epoch > 1 else data.train, train, objective,
-               hooks=[*bimt_hooks(objective, config), *hooks])
+    train = replace(
+        train, epochs=math.ceil(config.steps / per_epoch), max_steps=config.steps, desc=f"BIMT {config.mode}"
+    )
+    return fit(
+        model,
+        data if per_epoch > 1 else data.train,
+        train,
+        objective,
+        hooks=[*bimt_hooks(objective, config), *hooks],
+    )
 
 
 # --------------------------------------------------------------------------- metrics
+
 
 def _abs_weights(model: BioMLP) -> list[torch.Tensor]:
     return [linear.weight.detach().abs().float().cpu() for linear in model.linears]
@@ -579,10 +712,11 @@ def weight_graph(model: BioMLP, threshold: float = 0.01):
     graph = nx.Graph()
     for l, width in enumerate(model.widths):
         graph.add_nodes_from((l, k) for k in range(width))
-    for l, (w, mask) in enumerate(zip(_abs_weights(model), strong_edges(model, threshold))):
+    for l, (w, mask) in enumerate(zip(_abs_weights(model), strong_edges(model, threshold), strict=True)):
         rows, cols = mask.nonzero(as_tuple=True)
-        graph.add_weighted_edges_from(((l, int(c)), (l + 1, int(r)), float(w[r, c]))
-                                      for r, c in zip(rows, cols))
+        graph.add_weighted_edges_from(
+            ((l, int(c)), (l + 1, int(r)), float(w[r, c])) for r, c in zip(rows, cols, strict=True)
+        )
     return graph
 
 
@@ -598,8 +732,9 @@ def newman_modularity(model: BioMLP, threshold: float = 0.01) -> float:
     return float(community.modularity(graph, parts, weight="weight"))
 
 
-def output_subgraphs(model: BioMLP, groups: Sequence[Sequence[int]] | None = None,
-                     threshold: float = 0.05) -> list[list[torch.Tensor]]:
+def output_subgraphs(
+    model: BioMLP, groups: Sequence[Sequence[int]] | None = None, threshold: float = 0.05
+) -> list[list[torch.Tensor]]:
     """For each group of outputs (original indices; default each output alone), the bool masks of
     the neurons of every layer that reach the group through strong wires (see `strong_edges`).
     """
@@ -618,30 +753,43 @@ def output_subgraphs(model: BioMLP, groups: Sequence[Sequence[int]] | None = Non
     return result
 
 
-def shared_hidden_neurons(model: BioMLP, groups: Sequence[Sequence[int]] | None = None,
-                          threshold: float = 0.05) -> int:
+def shared_hidden_neurons(
+    model: BioMLP, groups: Sequence[Sequence[int]] | None = None, threshold: float = 0.05
+) -> int:
     """Hidden neurons used by more than one output group's sub-graph (0 = disconnected tasks)."""
     subgraphs = output_subgraphs(model, groups, threshold)
     hidden = range(1, model.num_layers - 1)
     return sum(int((torch.stack([sub[l] for sub in subgraphs]).sum(0) > 1).sum()) for l in hidden)
 
 
-def bimt_metrics(model: BioMLP, data: Dataset, groups: Sequence[Sequence[int]] | None = None) -> dict[str, float]:
+def bimt_metrics(
+    model: BioMLP, data: Dataset, groups: Sequence[Sequence[int]] | None = None
+) -> dict[str, float]:
     """Test loss (and accuracy), wire length, Newman modularity, shared hidden neurons, sparsity."""
     scores = evaluate(model, data, task_objective(data))
     name = "test_mse" if data.train.y.is_floating_point() else "test_loss"
     result = {name: scores.pop("loss"), **{f"test_{k}": v for k, v in scores.items()}}
-    result.update(wire_length=wire_length(model), modularity=newman_modularity(model),
-                  shared_hidden=shared_hidden_neurons(model, groups), sparsity=sparsity(model))
+    result.update(
+        wire_length=wire_length(model),
+        modularity=newman_modularity(model),
+        shared_hidden=shared_hidden_neurons(model, groups),
+        sparsity=sparsity(model),
+    )
     return result
 
 
+def run_ablation(
+    make_model,
+    data: Dataset,
+    modes: Sequence[str] = MODES,
+    config: BIMTConfig | None = None,
+    train: TrainConfig | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
+    hooks: dict[str, Sequence[Hook]] | None = None,
+) -> dict[str, tuple[BioMLP, dict[str, float]]]:
+    """Train a fresh `make_model()` with each mode (same `config`, `train` and seed).
 
-
-def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config: BIMTConfig | None = None,
-                 train: TrainConfig | None = None, groups: Sequence[Sequence[int]] | None = None,
-                 hooks: dict[str, Sequence[Hook]] | None = None) -> dict[str, tuple[BioMLP, dict[str, float]]]:
-    """Train a fresh `make_model()` with each mode (same `config`, `train` and seed): `{mode: (model, metrics)}`.
+    Returns `{mode: (model, metrics)}`.
 
     The metrics are `bimt_metrics` plus the training speed `steps_per_s`.
     `hooks[mode]` are extra hooks for that mode's run (e.g. `Snapshots` for a training movie).
@@ -653,7 +801,9 @@ def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config
             torch.manual_seed(train.seed)
         model = make_model()
         start = time.perf_counter()
-        history = train_bimt(model, data, replace(config, mode=mode), train, hooks=(hooks or {}).get(mode, ()))
+        history = train_bimt(
+            model, data, replace(config, mode=mode), train, hooks=(hooks or {}).get(mode, ())
+        )
         steps_per_s = history.num_steps / (time.perf_counter() - start)
         results[mode] = (model, {**bimt_metrics(model, data, groups), "steps_per_s": steps_per_s})
     return results
@@ -661,26 +811,43 @@ def run_ablation(make_model, data: Dataset, modes: Sequence[str] = MODES, config
 
 # --------------------------------------------------------------------------- checks and timing of the swaps
 
+
 @torch.no_grad()
-def verify_swaps(model: BioMLP, x: torch.Tensor, top_k: int = 5, weight_factor: float = 1.0) -> dict[str, float]:
+def verify_swaps(
+    model: BioMLP, x: torch.Tensor, top_k: int = 5, weight_factor: float = 1.0
+) -> dict[str, float]:
     """Check the swap machinery on a copy of `model` (in float64): the largest gap between closed-form
     and brute-force gains (first site of every layer), the largest output change after one swap
     round, and the cost before and after that round. `x: (batch, widths[0])`.
     """
     model = copy.deepcopy(_check_model(model)).double().cpu()
     x = x.double() if x.is_floating_point() else x
-    gap = max(float((swap_gains(model, layer, weight_factor)[0]
-                     - brute_force_gains(model, layer, 0, weight_factor)).abs().max())
-              for layer in range(model.num_layers))
+    gap = max(
+        float(
+            (swap_gains(model, layer, weight_factor)[0] - brute_force_gains(model, layer, 0, weight_factor))
+            .abs()
+            .max()
+        )
+        for layer in range(model.num_layers)
+    )
     before, cost_before = model(x), float(connection_cost(model, weight_factor))
     swaps = swap_round(model, top_k, weight_factor)
-    return {"max_gain_error": gap, "max_output_change": float((model(x) - before).abs().max()),
-            "cost_before": cost_before, "cost_after": float(connection_cost(model, weight_factor)),
-            "swaps": len(swaps)}
+    return {
+        "max_gain_error": gap,
+        "max_output_change": float((model(x) - before).abs().max()),
+        "cost_before": cost_before,
+        "cost_after": float(connection_cost(model, weight_factor)),
+        "swaps": len(swaps),
+    }
 
 
-def time_swap_round(model: BioMLP, top_k: int = 30, weight_factor: float = 1.0, reduction: str = "sum",
-                    penalize_last: bool = True) -> dict[str, float]:
+def time_swap_round(
+    model: BioMLP,
+    top_k: int = 30,
+    weight_factor: float = 1.0,
+    reduction: str = "sum",
+    penalize_last: bool = True,
+) -> dict[str, float]:
     """Seconds of one swap round with closed-form gains vs the reference brute force (each on its own
     float64 copy of `model`), and whether both chose the same swaps."""
     timings, chosen = {}, {}
@@ -689,6 +856,9 @@ def time_swap_round(model: BioMLP, top_k: int = 30, weight_factor: float = 1.0, 
         start = time.perf_counter()
         chosen[name] = swap_round(copy_, top_k, weight_factor, reduction, penalize_last, brute_force=brute)
         timings[name] = time.perf_counter() - start
-    return {**timings, "speedup": timings["brute_force_s"] / timings["closed_form_s"],
-            "same_swaps": chosen["closed_form_s"] == chosen["brute_force_s"],
-            "swaps": len(chosen["closed_form_s"])}
+    return {
+        **timings,
+        "speedup": timings["brute_force_s"] / timings["closed_form_s"],
+        "same_swaps": chosen["closed_form_s"] == chosen["brute_force_s"],
+        "swaps": len(chosen["closed_form_s"]),
+    }

@@ -17,12 +17,13 @@ The metric compares the circuit's output with the full model's on the clean batc
 MSE, or the gap in logit difference), divided by its value for the empty circuit, so that
 `faithfulness = 1 - metric / empty_metric` is 1 for the full model and 0 for the empty circuit.
 """
+
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -33,11 +34,12 @@ from .validate import ConfigFields, check_bool, check_choice, check_float, check
 
 ABLATIONS = ("patch", "zero", "mean")
 METRICS = ("kl", "mse", "logit_diff")
-ROUND_OFF = 1e-12          # metric changes below this (float64) count as "no effect"
+ROUND_OFF = 1e-12  # metric changes below this (float64) count as "no effect"
 _MAX_CANDIDATE_ELEMENTS = 2**23
 
 
 # --------------------------------------------------------------------------- the network view
+
 
 @dataclass
 class LinearNet:
@@ -73,16 +75,19 @@ def model_linears(model: nn.Module) -> tuple[list[nn.Linear], nn.Module]:
     if isinstance(model, MLP):
         linears = [next(m for m in block if isinstance(m, nn.Linear)) for block in model.blocks]
         return linears + [model.head], model.blocks[0][-1]
-    raise ValueError(f"circuit discovery needs an MLP (BioMLP or modlearn.models.MLP), got "
-                     f"{type(model).__name__}")
+    raise ValueError(
+        f"circuit discovery needs an MLP (BioMLP or modlearn.models.MLP), got {type(model).__name__}"
+    )
 
 
 def as_linear_net(model: nn.Module) -> LinearNet:
     """Read `model`'s weights into a `LinearNet` (float64, on the model's device)."""
     linears, activation = model_linears(model)
     weights = [lin.weight.detach().double() for lin in linears]
-    biases = [lin.bias.detach().double() if lin.bias is not None else torch.zeros_like(w[:, 0])
-              for lin, w in zip(linears, weights)]
+    biases = [
+        lin.bias.detach().double() if lin.bias is not None else torch.zeros_like(w[:, 0])
+        for lin, w in zip(linears, weights, strict=True)
+    ]
     device = weights[0].device
     in_perm, out_perm = _permutations(model, weights, device)
 
@@ -92,14 +97,17 @@ def as_linear_net(model: nn.Module) -> LinearNet:
         x = x.to(device)
         h = (embedding(x).detach() if embedding is not None else x).flatten(1).double()
         if h.shape[1] != weights[0].shape[1]:
-            raise ValueError(f"inputs have {h.shape[1]} features but the network expects "
-                             f"{weights[0].shape[1]}")
+            raise ValueError(
+                f"inputs have {h.shape[1]} features but the network expects {weights[0].shape[1]}"
+            )
         return h if in_perm is None else h[:, in_perm]
 
     return LinearNet(weights, biases, lambda z: activation(z), prepare, out_perm)
 
 
-def _permutations(model: nn.Module, weights: list[torch.Tensor], device) -> tuple[torch.Tensor | None, torch.Tensor]:
+def _permutations(
+    model: nn.Module, weights: list[torch.Tensor], device
+) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Input and output orders of a `SpatialMLP` (swaps move neurons); identity for other MLPs."""
     if not isinstance(model, SpatialMLP):
         return None, torch.arange(weights[-1].shape[0], device=device)
@@ -107,6 +115,7 @@ def _permutations(model: nn.Module, weights: list[torch.Tensor], device) -> tupl
 
 
 # --------------------------------------------------------------------------- patching
+
 
 @dataclass
 class _State:
@@ -127,8 +136,15 @@ class PatchingProblem:
     (`None`: all of them); `metric` in `METRICS`; `ablation` in `ABLATIONS`.
     """
 
-    def __init__(self, model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor | None = None,
-                 output: int | None = None, metric: str = "mse", ablation: str = "patch") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        clean: torch.Tensor,
+        corrupt: torch.Tensor | None = None,
+        output: int | None = None,
+        metric: str = "mse",
+        ablation: str = "patch",
+    ) -> None:
         self.net = model if isinstance(model, LinearNet) else as_linear_net(model)
         _check_inputs(self.net, clean, corrupt, output, metric, ablation)
         self.metric_name, self.ablation, self.output = metric, ablation, output
@@ -140,8 +156,10 @@ class PatchingProblem:
         self.scale = 1.0
         empty = self.metric(self.run(self.no_edges()).out)
         if not float(empty) > 0:
-            raise ValueError("the empty circuit gives the same output as the full model on this batch "
-                             "(clean and corrupt agree?): pick inputs whose outputs differ")
+            raise ValueError(
+                "the empty circuit gives the same output as the full model on this batch "
+                "(clean and corrupt agree?): pick inputs whose outputs differ"
+            )
         self.scale = float(empty)
 
     # ---- masks
@@ -167,14 +185,18 @@ class PatchingProblem:
         """`r_l` for each sending layer: `(batch, n_l)` for patching, `(1, n_l)` otherwise."""
         if self.ablation == "zero":
             return [torch.zeros_like(h[:1]) for h in self.full.h[:-1]]
-        source = self.full if corrupt is None else self.run(self.all_edges(), h0=self.net.prepare(corrupt),
-                                                            refs=None)
+        source = (
+            self.full
+            if corrupt is None
+            else self.run(self.all_edges(), h0=self.net.prepare(corrupt), refs=None)
+        )
         if self.ablation == "mean":
             return [h.mean(dim=0, keepdim=True) for h in source.h[:-1]]
         return source.h[:-1]
 
-    def masked_linear(self, layer: int, h: torch.Tensor, mask: torch.Tensor,
-                      refs: list[torch.Tensor] | None) -> torch.Tensor:
+    def masked_linear(
+        self, layer: int, h: torch.Tensor, mask: torch.Tensor, refs: list[torch.Tensor] | None
+    ) -> torch.Tensor:
         """`z = W h + b - ((1 - M) * W)(h - r)`: removed edges carry the reference `r`."""
         w, b = self.net.weights[layer], self.net.biases[layer]
         z = F.linear(h, w, b)
@@ -182,8 +204,12 @@ class PatchingProblem:
             return z
         return z - (h - refs[layer]) @ ((1 - mask) * w).T
 
-    def run(self, masks: list[torch.Tensor], h0: torch.Tensor | None = None,
-            refs: list[torch.Tensor] | None | str = "self") -> _State:
+    def run(
+        self,
+        masks: list[torch.Tensor],
+        h0: torch.Tensor | None = None,
+        refs: list[torch.Tensor] | None | str = "self",
+    ) -> _State:
         """Forward pass of the circuit `masks` on the clean batch (or `h0`)."""
         refs = self.refs if isinstance(refs, str) else refs
         h = [self.h0 if h0 is None else h0]
@@ -203,23 +229,41 @@ class PatchingProblem:
         elif self.metric_name == "mse":
             value = (out - full)[..., self.targets].pow(2).mean((-1, -2))
         else:
-            value = (_logit_difference(out, self.net.output_order[self.output])
-                     - _logit_difference(full, self.net.output_order[self.output])).abs().mean(-1)
+            value = (
+                (
+                    _logit_difference(out, self.net.output_order[self.output])
+                    - _logit_difference(full, self.net.output_order[self.output])
+                )
+                .abs()
+                .mean(-1)
+            )
         return value / self.scale
 
     # ---- removing one edge at a time
-    def remove_one(self, state: _State, masks: list[torch.Tensor], layer: int, receivers: torch.Tensor,
-                   senders: torch.Tensor) -> torch.Tensor:
+    def remove_one(
+        self,
+        state: _State,
+        masks: list[torch.Tensor],
+        layer: int,
+        receivers: torch.Tensor,
+        senders: torch.Tensor,
+    ) -> torch.Tensor:
         """Metric after removing edge `(receivers[c], senders[c])` of `layer` alone, for each `c`.
 
         Vectorized: only the receiver's pre-activation changes, `z_i' = z_i - W_ij (h_j - r_j)`.
         """
-        diff = state.h[layer] - self.refs[layer]                                   # (B, n_l)
+        diff = state.h[layer] - self.refs[layer]  # (B, n_l)
         shift = self.net.weights[layer][receivers, senders][:, None] * diff[:, senders].T
         return self.with_receiver(state, masks, layer, receivers, state.z[layer + 1][:, receivers].T - shift)
 
-    def with_receiver(self, state: _State, masks: list[torch.Tensor], layer: int, receivers: torch.Tensor,
-                      z_new: torch.Tensor) -> torch.Tensor:
+    def with_receiver(
+        self,
+        state: _State,
+        masks: list[torch.Tensor],
+        layer: int,
+        receivers: torch.Tensor,
+        z_new: torch.Tensor,
+    ) -> torch.Tensor:
         """Metric when receiver `receivers[c]` of layer `layer + 1` gets pre-activation `z_new[c]: (B,)`.
 
         The change is pushed through the layers above as a batch of `(c, B, ...)` candidates.
@@ -228,31 +272,39 @@ class PatchingProblem:
             out = state.out.expand(len(receivers), -1, -1).clone()
             out[torch.arange(len(receivers)), :, receivers] = z_new
             return self.metric(out)
-        delta = self.net.activation(z_new) - state.h[layer + 1][:, receivers].T      # (c, B)
-        kept_out = (masks[layer + 1] * self.net.weights[layer + 1])[:, receivers].T   # (c, n_{l+2})
+        delta = self.net.activation(z_new) - state.h[layer + 1][:, receivers].T  # (c, B)
+        kept_out = (masks[layer + 1] * self.net.weights[layer + 1])[:, receivers].T  # (c, n_{l+2})
         z = state.z[layer + 2] + delta[:, :, None] * kept_out[:, None, :]
         for above in range(layer + 2, len(self.net.weights)):
             z = self.masked_linear(above, self.net.activation(z), masks[above], self.refs)
         return self.metric(z)
 
-    def edge_effects(self, masks: list[torch.Tensor], layer: int,
-                     rows: Sequence[int] | None = None) -> torch.Tensor:
+    def edge_effects(
+        self, masks: list[torch.Tensor], layer: int, rows: Sequence[int] | None = None
+    ) -> torch.Tensor:
         """Metric with each edge of `layer` removed alone from circuit `masks`: `(len(rows), n_l)`
         (all receivers when `rows` is None). Vectorized in chunks; removed edges get the current metric.
         """
         state = self.run(masks)
-        rows = torch.as_tensor(range(self.net.widths[layer + 1]) if rows is None else rows, device=self.h0.device)
+        rows = torch.as_tensor(
+            range(self.net.widths[layer + 1]) if rows is None else rows, device=self.h0.device
+        )
         n_in = self.net.widths[layer]
         receivers = rows.repeat_interleave(n_in)
         senders = torch.arange(n_in, device=self.h0.device).repeat(len(rows))
         chunk = self.chunk_size()
-        values = torch.cat([self.remove_one(state, masks, layer, receivers[i:i + chunk], senders[i:i + chunk])
-                            for i in range(0, len(senders), chunk)])
+        values = torch.cat(
+            [
+                self.remove_one(state, masks, layer, receivers[i : i + chunk], senders[i : i + chunk])
+                for i in range(0, len(senders), chunk)
+            ]
+        )
         kept = masks[layer][rows].flatten() > 0
         return torch.where(kept, values, self.metric(state.out)).view(len(rows), n_in)
 
-    def edge_effects_loop(self, masks: list[torch.Tensor], layer: int,
-                          rows: Sequence[int] | None = None) -> torch.Tensor:
+    def edge_effects_loop(
+        self, masks: list[torch.Tensor], layer: int, rows: Sequence[int] | None = None
+    ) -> torch.Tensor:
         """The same as `edge_effects`, one full forward pass per edge (the reference to check against)."""
         rows = list(range(self.net.widths[layer + 1])) if rows is None else list(rows)
         effects = torch.empty(len(rows), self.net.widths[layer], dtype=torch.float64, device=self.h0.device)
@@ -280,8 +332,14 @@ def _logit_difference(out: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
     return chosen - (out.sum(-1) - chosen) / (out.shape[-1] - 1)
 
 
-def _check_inputs(net: LinearNet, clean: torch.Tensor, corrupt: torch.Tensor | None, output: int | None,
-                  metric: str, ablation: str) -> None:
+def _check_inputs(
+    net: LinearNet,
+    clean: torch.Tensor,
+    corrupt: torch.Tensor | None,
+    output: int | None,
+    metric: str,
+    ablation: str,
+) -> None:
     owner = "PatchingProblem"
     check_choice("metric", metric, METRICS, owner=owner)
     check_choice("ablation", ablation, ABLATIONS, owner=owner)
@@ -297,13 +355,16 @@ def _check_inputs(net: LinearNet, clean: torch.Tensor, corrupt: torch.Tensor | N
     if ablation == "patch" and corrupt is None:
         raise ValueError("ablation='patch' needs a corrupted batch: pass corrupt=..., or use 'zero'/'mean'")
     if corrupt is not None and corrupt.shape != clean.shape:
-        raise ValueError(f"clean {tuple(clean.shape)} and corrupt {tuple(corrupt.shape)} batches must have "
-                         "the same shape (one corrupted input per clean input)")
+        raise ValueError(
+            f"clean {tuple(clean.shape)} and corrupt {tuple(corrupt.shape)} batches must have "
+            "the same shape (one corrupted input per clean input)"
+        )
     if len(clean) < 1:
         raise ValueError("the clean batch is empty")
 
 
 # --------------------------------------------------------------------------- circuits
+
 
 @dataclass
 class Circuit:
@@ -333,12 +394,16 @@ class Circuit:
         """Per neuron layer, a bool mask of the neurons touched by a kept edge."""
         senders = [m.any(dim=0) for m in self.masks]
         receivers = [m.any(dim=1) for m in self.masks]
-        return [senders[0]] + [r | s for r, s in zip(receivers[:-1], senders[1:])] + [receivers[-1]]
+        return (
+            [senders[0]] + [r | s for r, s in zip(receivers[:-1], senders[1:], strict=True)] + [receivers[-1]]
+        )
 
     def __repr__(self) -> str:
         tau = "" if self.tau is None else f", tau={self.tau:g}"
-        return (f"Circuit({self.method}{tau}, output={self.output}, edges={self.edges}, "
-                f"faithfulness={self.faithfulness:.3f}, {self.seconds:.2f} s)")
+        return (
+            f"Circuit({self.method}{tau}, output={self.output}, edges={self.edges}, "
+            f"faithfulness={self.faithfulness:.3f}, {self.seconds:.2f} s)"
+        )
 
 
 @dataclass
@@ -374,7 +439,9 @@ def acdc(problem: PatchingProblem, tau: float = 0.01, vectorized: bool = True) -
     runs one full forward pass per edge test and must take the same decisions. Neurons that no
     kept edge connects to the targets are skipped and their incoming edges removed.
     """
-    check_type("problem", problem, PatchingProblem, owner="acdc", hint="pass PatchingProblem(model, clean, corrupt)")
+    check_type(
+        "problem", problem, PatchingProblem, owner="acdc", hint="pass PatchingProblem(model, clean, corrupt)"
+    )
     tau = check_float("tau", tau, 0, owner="acdc")
     check_bool("vectorized", vectorized, owner="acdc")
     prune = _prune_receiver if vectorized else _prune_receiver_loop
@@ -389,12 +456,19 @@ def acdc(problem: PatchingProblem, tau: float = 0.01, vectorized: bool = True) -
             current = prune(problem, masks, layer, receiver, current, tau)
         alive = masks[layer].any(dim=0)
     metric = float(problem.metric(problem.run(masks).out))
-    return Circuit(_bool_masks(masks), metric, "acdc" if vectorized else "acdc-loop",
-                   time.perf_counter() - start, tau, problem.output)
+    return Circuit(
+        _bool_masks(masks),
+        metric,
+        "acdc" if vectorized else "acdc-loop",
+        time.perf_counter() - start,
+        tau,
+        problem.output,
+    )
 
 
-def _prune_receiver(problem: PatchingProblem, masks: list[torch.Tensor], layer: int, receiver: int,
-                    current: float, tau: float) -> float:
+def _prune_receiver(
+    problem: PatchingProblem, masks: list[torch.Tensor], layer: int, receiver: int, current: float, tau: float
+) -> float:
     """ACDC's inner loop over the incoming edges of one neuron, vectorized; returns the new metric.
 
     Each batched pass tests the next edges twice: one at a time (`z_i - W_ij d_j`) and as growing
@@ -411,18 +485,23 @@ def _prune_receiver(problem: PatchingProblem, masks: list[torch.Tensor], layer: 
     z_receiver = state.z[layer + 1][:, receiver].clone()
     position, chunk = 0, 16
     while position < len(senders):
-        batch = senders[position:position + min(chunk, problem.chunk_size() // 2)]
-        shift = w[batch][:, None] * diff[:, batch].T                                # (c, B)
+        batch = senders[position : position + min(chunk, problem.chunk_size() // 2)]
+        shift = w[batch][:, None] * diff[:, batch].T  # (c, B)
         prefixes = z_receiver - shift.cumsum(0)
-        values = problem.with_receiver(state, masks, layer, torch.full((2 * len(batch),), receiver),
-                                       torch.cat([z_receiver - shift, prefixes]))
-        single, prefix = values[:len(batch)], values[len(batch):]
-        if single[0] - current <= tau + ROUND_OFF:          # a run of removals
+        values = problem.with_receiver(
+            state,
+            masks,
+            layer,
+            torch.full((2 * len(batch),), receiver),
+            torch.cat([z_receiver - shift, prefixes]),
+        )
+        single, prefix = values[: len(batch)], values[len(batch) :]
+        if single[0] - current <= tau + ROUND_OFF:  # a run of removals
             steps = prefix - torch.cat([prefix.new_tensor([current]), prefix[:-1]])
-            run = max(1, _leading(steps <= tau + ROUND_OFF))   # edge 0: same test as single[0]
+            run = max(1, _leading(steps <= tau + ROUND_OFF))  # edge 0: same test as single[0]
             masks[layer][receiver, batch[:run]] = 0.0
             z_receiver, current = prefixes[run - 1].clone(), float(prefix[run - 1])
-        else:                                               # a run of kept edges, then maybe a removal
+        else:  # a run of kept edges, then maybe a removal
             run = _leading(single - current > tau + ROUND_OFF)
             if run < len(batch):
                 masks[layer][receiver, batch[run]] = 0.0
@@ -438,8 +517,9 @@ def _leading(flags: torch.Tensor) -> int:
     return int(flags.long().cumprod(0).sum())
 
 
-def _prune_receiver_loop(problem: PatchingProblem, masks: list[torch.Tensor], layer: int, receiver: int,
-                         current: float, tau: float) -> float:
+def _prune_receiver_loop(
+    problem: PatchingProblem, masks: list[torch.Tensor], layer: int, receiver: int, current: float, tau: float
+) -> float:
     """The same decisions as `_prune_receiver`, one full forward pass per edge."""
     for sender in range(masks[layer].shape[1]):
         masks[layer][receiver, sender] = 0.0
@@ -458,6 +538,7 @@ def acdc_sweep(problem: PatchingProblem, taus: Sequence[float]) -> list[Circuit]
 
 # --------------------------------------------------------------------------- baselines
 
+
 def magnitude_scores(problem: PatchingProblem) -> list[torch.Tensor]:
     """Magnitude pruning's edge score: `|W_ij|`."""
     return [w.abs() for w in problem.net.weights]
@@ -472,15 +553,17 @@ def attribution_scores(problem: PatchingProblem) -> list[torch.Tensor]:
     """
     net, state = problem.net, problem.full
     zs = [F.linear(state.h[0], net.weights[0], net.biases[0]).requires_grad_(True)]
-    for w, b in zip(net.weights[1:], net.biases[1:]):
+    for w, b in zip(net.weights[1:], net.biases[1:], strict=True):
         zs.append(F.linear(net.activation(zs[-1]), w, b))
     readout = _readout(problem, zs[-1])
     grads = [torch.zeros_like(z) for z in zs]
     for k in range(readout.shape[1]):
-        for total, g in zip(grads, torch.autograd.grad(readout[:, k].sum(), zs, retain_graph=True)):
+        for total, g in zip(
+            grads, torch.autograd.grad(readout[:, k].sum(), zs, retain_graph=True), strict=True
+        ):
             total += g.pow(2)
-    diffs = [h - r for h, r in zip(state.h[:-1], problem.refs)]
-    return [w.pow(2) * (g.T @ d.pow(2)) / len(d) for w, g, d in zip(net.weights, grads, diffs)]
+    diffs = [h - r for h, r in zip(state.h[:-1], problem.refs, strict=True)]
+    return [w.pow(2) * (g.T @ d.pow(2)) / len(d) for w, g, d in zip(net.weights, grads, diffs, strict=True)]
 
 
 def _readout(problem: PatchingProblem, out: torch.Tensor) -> torch.Tensor:
@@ -492,8 +575,9 @@ def _readout(problem: PatchingProblem, out: torch.Tensor) -> torch.Tensor:
     return _logit_difference(out, problem.net.output_order[problem.output])[:, None]
 
 
-def ranked_circuit(problem: PatchingProblem, scores: list[torch.Tensor], edges: int, method: str,
-                   seconds: float = 0.0) -> Circuit:
+def ranked_circuit(
+    problem: PatchingProblem, scores: list[torch.Tensor], edges: int, method: str, seconds: float = 0.0
+) -> Circuit:
     """The best-scored edges that reach the targets, `edges` of them once dangling edges are dropped
     (the fewest top-k edges giving at least that many; fewer if the targets have fewer edges)."""
     scores = [s.clone() for s in scores]
@@ -501,16 +585,18 @@ def ranked_circuit(problem: PatchingProblem, scores: list[torch.Tensor], edges: 
     flat = torch.cat([s.flatten() for s in scores])
     if not 0 <= edges <= len(flat):
         raise ValueError(f"edges={edges} must lie in [0, {len(flat)}]")
-    order = torch.argsort(flat, descending=True)[:int((flat >= 0).sum())]
+    order = torch.argsort(flat, descending=True)[: int((flat >= 0).sum())]
 
     def top(k: int) -> list[torch.Tensor]:
         keep = torch.zeros_like(flat)
         keep[order[:k]] = 1.0
         parts = keep.split([s.numel() for s in scores])
-        return prune_dangling([part.view_as(s) for part, s in zip(parts, scores)], problem.targets)
+        return prune_dangling(
+            [part.view_as(s) for part, s in zip(parts, scores, strict=True)], problem.targets
+        )
 
     low, high = 0, len(order)
-    while low < high:                      # smallest k whose pruned circuit has >= `edges` edges
+    while low < high:  # smallest k whose pruned circuit has >= `edges` edges
         mid = (low + high) // 2
         low, high = (mid + 1, high) if sum(int(m.sum()) for m in top(mid)) < edges else (low, mid)
     masks = top(low)
@@ -541,6 +627,7 @@ def baseline_curve(problem: PatchingProblem, method: str, sizes: Sequence[int]) 
 
 # --------------------------------------------------------------------------- reading circuits
 
+
 def edges_at_faithfulness(circuits: Sequence[Circuit], level: float) -> int | None:
     """The fewest edges among `circuits` whose faithfulness is at least `level` (None if none is)."""
     sizes = [c.edges for c in circuits if c.faithfulness >= level]
@@ -549,7 +636,7 @@ def edges_at_faithfulness(circuits: Sequence[Circuit], level: float) -> int | No
 
 def circuit_overlap(a: Circuit, b: Circuit) -> int:
     """How many hidden neurons both circuits use (0: the circuits are disjoint inside the network)."""
-    return int(sum(int((x & y).sum()) for x, y in zip(a.nodes()[1:-1], b.nodes()[1:-1])))
+    return int(sum(int((x & y).sum()) for x, y in zip(a.nodes()[1:-1], b.nodes()[1:-1], strict=True)))
 
 
 def circuit_output(problem: PatchingProblem, circuit: Circuit) -> torch.Tensor:
@@ -565,14 +652,16 @@ def apply_circuit(model: nn.Module, circuit: Circuit, problem: PatchingProblem |
     A patching circuit depends on each corrupted input, so it is no fixed model: use `circuit_output`.
     """
     if problem is not None and problem.ablation == "patch":
-        raise ValueError("a patching circuit needs the corrupted inputs: use circuit_output(problem, circuit), "
-                         "or build the problem with ablation='zero' or 'mean'")
+        raise ValueError(
+            "a patching circuit needs the corrupted inputs: use circuit_output(problem, circuit), "
+            "or build the problem with ablation='zero' or 'mean'"
+        )
     copied = copy.deepcopy(model)
     linears, _ = model_linears(copied)
     if len(linears) != len(circuit.masks):
         raise ValueError(f"the circuit has {len(circuit.masks)} layers but the model {len(linears)}")
     with torch.no_grad():
-        for layer, (lin, mask) in enumerate(zip(linears, circuit.masks)):
+        for layer, (lin, mask) in enumerate(zip(linears, circuit.masks, strict=True)):
             keep = mask.to(lin.weight.device, lin.weight.dtype)
             if problem is not None and problem.ablation == "mean":
                 folded = ((1 - keep) * lin.weight).double() @ problem.refs[layer][0]
@@ -583,8 +672,14 @@ def apply_circuit(model: nn.Module, circuit: Circuit, problem: PatchingProblem |
 
 # --------------------------------------------------------------------------- one call and pictures
 
-def discover(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor | None = None,
-             output: int | None = None, config: ACDCConfig | None = None) -> Circuit:
+
+def discover(
+    model: nn.Module,
+    clean: torch.Tensor,
+    corrupt: torch.Tensor | None = None,
+    output: int | None = None,
+    config: ACDCConfig | None = None,
+) -> Circuit:
     """ACDC on `model` in one call: the circuit explaining `output` on `clean` vs `corrupt`."""
     check_type("model", model, nn.Module, owner="discover", hint="pass a torch.nn.Module")
     check_type("config", config, ACDCConfig, owner="discover", optional=True, hint="pass an ACDCConfig(...)")
@@ -597,8 +692,11 @@ def draw_circuit(model: SpatialMLP, circuit: Circuit, ax=None, title: str | None
     """The circuit on the network's BIMT geometry (`viz.draw_network`): kept edges drawn, others faded."""
     from .viz import draw_network
 
-    label = title if title is not None else (f"output {circuit.output}: {circuit.edges} edges, "
-                                             f"faithfulness {circuit.faithfulness:.2f}")
+    label = (
+        title
+        if title is not None
+        else (f"output {circuit.output}: {circuit.edges} edges, faithfulness {circuit.faithfulness:.2f}")
+    )
     return draw_network(model, ax=ax, edge_mask=circuit.masks, title=label)
 
 
@@ -609,7 +707,7 @@ def plot_pareto(curves: dict[str, Sequence[Circuit]], ax=None, title: str | None
     fig, ax = plt.subplots(figsize=(5.5, 3.6)) if ax is None else (ax.figure, ax)
     for name, circuits in curves.items():
         points = sorted((c.edges, c.faithfulness) for c in circuits)
-        ax.plot(*zip(*points), "o-", label=name, alpha=0.85)
+        ax.plot(*zip(*points, strict=True), "o-", label=name, alpha=0.85)
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("edges kept")
     ax.set_ylabel("faithfulness (1 - metric / empty)")
@@ -623,6 +721,7 @@ def plot_pareto(curves: dict[str, Sequence[Circuit]], ax=None, title: str | None
 
 # --------------------------------------------------------------------------- experiments (notebook 07)
 
+
 def paired_corruption(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """A corrupted batch for `x`: each input paired with another input of the same batch."""
     if len(x) < 2:
@@ -632,8 +731,9 @@ def paired_corruption(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return x[perm.to(x.device)]
 
 
-def class_batches(x: torch.Tensor, y: torch.Tensor, label: int, n: int = 64,
-                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def class_batches(
+    x: torch.Tensor, y: torch.Tensor, label: int, n: int = 64, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` clean inputs of class `label` and `n` corrupted inputs drawn from the other classes."""
     gen = torch.Generator().manual_seed(seed)
     mine, others = (y == label).nonzero().flatten().cpu(), (y != label).nonzero().flatten().cpu()
@@ -644,11 +744,19 @@ def class_batches(x: torch.Tensor, y: torch.Tensor, label: int, n: int = 64,
     return x[pick], x[others[torch.randint(len(others), (n,), generator=gen)]]
 
 
-def discover_outputs(models: dict[str, nn.Module], batches: dict[int, tuple[torch.Tensor, torch.Tensor]],
-                     tau: float, metric: str = "mse", ablation: str = "patch") -> dict[tuple[str, int], Circuit]:
+def discover_outputs(
+    models: dict[str, nn.Module],
+    batches: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    tau: float,
+    metric: str = "mse",
+    ablation: str = "patch",
+) -> dict[tuple[str, int], Circuit]:
     """ACDC for every network and every output: `batches[output] = (clean, corrupt)`."""
-    return {(name, output): acdc(PatchingProblem(model, clean, corrupt, output, metric, ablation), tau)
-            for name, model in models.items() for output, (clean, corrupt) in batches.items()}
+    return {
+        (name, output): acdc(PatchingProblem(model, clean, corrupt, output, metric, ablation), tau)
+        for name, model in models.items()
+        for output, (clean, corrupt) in batches.items()
+    }
 
 
 def summarize(found: dict[tuple[str, int], Circuit]) -> dict[str, dict[str, float]]:
@@ -657,33 +765,49 @@ def summarize(found: dict[tuple[str, int], Circuit]) -> dict[str, dict[str, floa
     table: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(n for n, _ in found):
         mine = [c for (n, _), c in found.items() if n == name]
-        shared = sum(circuit_overlap(a, b) for k, a in enumerate(mine) for b in mine[k + 1:])
-        table[name] = {"edges": sum(c.edges for c in mine), "faithfulness": sum(c.faithfulness for c in mine) / len(mine),
-                       "seconds": sum(c.seconds for c in mine), "shared_neurons": shared}
+        shared = sum(circuit_overlap(a, b) for k, a in enumerate(mine) for b in mine[k + 1 :])
+        table[name] = {
+            "edges": sum(c.edges for c in mine),
+            "faithfulness": sum(c.faithfulness for c in mine) / len(mine),
+            "seconds": sum(c.seconds for c in mine),
+            "shared_neurons": shared,
+        }
     return table
 
 
 def format_summary(table: dict[str, dict[str, float]]) -> str:
     """`summarize`'s table as text, one network per row."""
     lines = [f"{'network':<18} {'edges':>7} {'faithfulness':>13} {'seconds':>8} {'shared neurons':>15}"]
-    lines += [f"{name:<18} {row['edges']:>7d} {row['faithfulness']:>13.3f} {row['seconds']:>8.2f} "
-              f"{row['shared_neurons']:>15d}" for name, row in table.items()]
+    lines += [
+        f"{name:<18} {row['edges']:>7d} {row['faithfulness']:>13.3f} {row['seconds']:>8.2f} "
+        f"{row['shared_neurons']:>15d}"
+        for name, row in table.items()
+    ]
     return "\n".join(lines)
 
 
-def draw_circuits(models: dict[str, SpatialMLP], found: dict[tuple[str, int], Circuit],
-                  output_names: Sequence[str] | None = None, size: float = 3.0):
+def draw_circuits(
+    models: dict[str, SpatialMLP],
+    found: dict[tuple[str, int], Circuit],
+    output_names: Sequence[str] | None = None,
+    size: float = 3.0,
+):
     """A grid of circuits: one row per network, one column per output."""
     import matplotlib.pyplot as plt
 
     outputs = list(dict.fromkeys(o for _, o in found))
-    fig, axes = plt.subplots(len(models), len(outputs), figsize=(size * len(outputs), size * 0.9 * len(models)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(models), len(outputs), figsize=(size * len(outputs), size * 0.9 * len(models)), squeeze=False
+    )
     for row, name in enumerate(models):
         for col, output in enumerate(outputs):
             circuit = found[(name, output)]
             label = output_names[output] if output_names else f"output {output}"
-            draw_circuit(models[name], circuit, ax=axes[row, col],
-                         title=f"{name}, {label}: {circuit.edges} edges, F={circuit.faithfulness:.2f}")
+            draw_circuit(
+                models[name],
+                circuit,
+                ax=axes[row, col],
+                title=f"{name}, {label}: {circuit.edges} edges, F={circuit.faithfulness:.2f}",
+            )
     fig.tight_layout()
     return fig

@@ -14,11 +14,12 @@ Interpretability" / "Studying Cross-cluster Modularity in Neural Networks" (arXi
 
 Introduced in `tutorials/04_clusterability.ipynb`.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,8 +28,8 @@ import torch.nn as nn
 from .data import Dataset, Split
 from .models import squared_edges
 from .train import CrossEntropy, History, Hook, Objective, Regularized, TrainConfig, TrainState, evaluate, fit
-from .viz import block_sort  # noqa: F401  (re-exported: cluster.block_sort)
 from .validate import ConfigFields, check_type
+from .viz import block_sort  # noqa: F401  (re-exported: cluster.block_sort)
 
 READABLE_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -55,9 +56,21 @@ class ClusterConfig:
         fields.integer("recluster_every", 1, optional=True)
         fields.integer("seed", 0)
         if self.layers is not None:
-            check_type("layers", self.layers, (tuple, list), owner="ClusterConfig", hint="pass a tuple of layer names")
+            check_type(
+                "layers",
+                self.layers,
+                (tuple, list),
+                owner="ClusterConfig",
+                hint="pass a tuple of layer names",
+            )
             for i, name in enumerate(self.layers):
-                check_type(f"layers[{i}]", name, str, owner="ClusterConfig", hint="pass layer names, e.g. 'blocks.0.1'")
+                check_type(
+                    f"layers[{i}]",
+                    name,
+                    str,
+                    owner="ClusterConfig",
+                    hint="pass layer names, e.g. 'blocks.0.1'",
+                )
 
 
 @dataclass
@@ -84,6 +97,7 @@ class Coclusters:
 
 # --------------------------------------------------------------------------- reading layers
 
+
 def layer_weight(model: nn.Module, name: str) -> torch.Tensor:
     """The weight of the Linear or Conv2d layer called `name` in `model` (as in `named_modules`).
 
@@ -95,26 +109,34 @@ def layer_weight(model: nn.Module, name: str) -> torch.Tensor:
     except AttributeError as err:
         raise ValueError(f"model has no layer {name!r}; readable layers: {readable_layers(model)}") from err
     if not isinstance(layer, READABLE_LAYERS):
-        raise ValueError(f"layer {name!r} is a {type(layer).__name__}: clusterability reads only "
-                         f"Linear and Conv2d layers, e.g. {readable_layers(model)[:4]}")
+        raise ValueError(
+            f"layer {name!r} is a {type(layer).__name__}: clusterability reads only "
+            f"Linear and Conv2d layers, e.g. {readable_layers(model)[:4]}"
+        )
     return layer.weight
 
 
 def readable_layers(model: nn.Module, k: int = 2) -> list[str]:
     """Names of the Linear/Conv2d layers with at least `k` neurons (channels) on both sides."""
-    return [name for name, m in model.named_modules()
-            if isinstance(m, READABLE_LAYERS) and min(m.weight.shape[:2]) >= k]
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, READABLE_LAYERS) and min(m.weight.shape[:2]) >= k
+    ]
 
 
 def _check_k(k: int, shape: Sequence[int], name: str) -> None:
     if k < 2:
         raise ValueError(f"k={k} must be >= 2: one cluster is the whole layer")
     if k > min(shape[:2]):
-        raise ValueError(f"layer {name!r} has {shape[0]} outputs and {shape[1]} inputs: "
-                         f"k={k} clusters cannot be more than min(out, in) = {min(shape[:2])}")
+        raise ValueError(
+            f"layer {name!r} has {shape[0]} outputs and {shape[1]} inputs: "
+            f"k={k} clusters cannot be more than min(out, in) = {min(shape[:2])}"
+        )
 
 
 # --------------------------------------------------------------------------- co-clustering and C
+
 
 def spectral_coclusters(weight: torch.Tensor, k: int, seed: int = 0, name: str = "W") -> Coclusters:
     """Dhillon's bipartite spectral co-clustering of `|W|` into `k` aligned co-clusters.
@@ -134,7 +156,7 @@ def spectral_coclusters(weight: torch.Tensor, k: int, seed: int = 0, name: str =
         embedding = np.vstack([d_out[:, None] * u[:, 1:k], d_in[:, None] * vt[1:k].T])
         labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(embedding)
     labels = torch.as_tensor(labels, dtype=torch.long)
-    return Coclusters(rows=labels[:a.shape[0]], cols=labels[a.shape[0]:], k=k)
+    return Coclusters(rows=labels[: a.shape[0]], cols=labels[a.shape[0] :], k=k)
 
 
 def clusterability(weight: torch.Tensor, clusters: Coclusters, name: str = "W") -> torch.Tensor:
@@ -144,13 +166,16 @@ def clusterability(weight: torch.Tensor, clusters: Coclusters, name: str = "W") 
     """
     sq = squared_edges(weight, name)
     if sq.shape != (len(clusters.rows), len(clusters.cols)):
-        raise ValueError(f"{name} has {tuple(sq.shape)} (out, in) edges but the clusters label "
-                         f"{len(clusters.rows)} outputs and {len(clusters.cols)} inputs")
+        raise ValueError(
+            f"{name} has {tuple(sq.shape)} (out, in) edges but the clusters label "
+            f"{len(clusters.rows)} outputs and {len(clusters.cols)} inputs"
+        )
     return (sq * clusters.mask(sq.device)).sum() / sq.sum().clamp_min(1e-30)
 
 
-def model_coclusters(model: nn.Module, k: int, layers: Sequence[str] | None = None,
-                     seed: int = 0) -> dict[str, Coclusters]:
+def model_coclusters(
+    model: nn.Module, k: int, layers: Sequence[str] | None = None, seed: int = 0
+) -> dict[str, Coclusters]:
     """Fit co-clusters for each named layer (default: every Linear/Conv2d with >= k neurons a side)."""
     names = list(layers) if layers is not None else readable_layers(model, k)
     if not names:
@@ -161,7 +186,9 @@ def model_coclusters(model: nn.Module, k: int, layers: Sequence[str] | None = No
 def layer_clusterabilities(model: nn.Module, clusters: Mapping[str, Coclusters]) -> dict[str, float]:
     """C of each clustered layer, as plain floats."""
     with torch.no_grad():
-        return {name: float(clusterability(layer_weight(model, name), cc, name)) for name, cc in clusters.items()}
+        return {
+            name: float(clusterability(layer_weight(model, name), cc, name)) for name, cc in clusters.items()
+        }
 
 
 def model_clusterability(model: nn.Module, clusters: Mapping[str, Coclusters]) -> torch.Tensor:
@@ -170,33 +197,42 @@ def model_clusterability(model: nn.Module, clusters: Mapping[str, Coclusters]) -
     return torch.stack(values).mean()
 
 
-def fitted_clusterability(model: nn.Module, k: int, layers: Sequence[str] | None = None,
-                          seed: int = 0) -> float:
+def fitted_clusterability(
+    model: nn.Module, k: int, layers: Sequence[str] | None = None, seed: int = 0
+) -> float:
     """Mean C of the model under co-clusters fitted to its current weights (how clusterable it is)."""
     return float(model_clusterability(model, model_coclusters(model, k, layers, seed)).detach())
 
 
-def layer_report(model: nn.Module, clusters: Mapping[str, Coclusters], trials: int = 3,
-                 seed: int = 0) -> dict[str, dict[str, float]]:
+def layer_report(
+    model: nn.Module, clusters: Mapping[str, Coclusters], trials: int = 3, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Per layer: its C and the C that fitted co-clusters give a Gaussian matrix of the same shape
     (the baseline a trained layer must beat); printable with `format_report`."""
     report = {}
     for name, c in layer_clusterabilities(model, clusters).items():
         out, inp = layer_weight(model, name).shape[:2]
-        report[name] = {"out": out, "in": inp, "C": c,
-                        "random_fitted_C": random_baselines(out, inp, clusters[name].k, trials, seed)["fitted"]}
+        report[name] = {
+            "out": out,
+            "in": inp,
+            "C": c,
+            "random_fitted_C": random_baselines(out, inp, clusters[name].k, trials, seed)["fitted"],
+        }
     return report
 
 
 def format_report(report: Mapping[str, Mapping[str, float]]) -> str:
     """`layer_report` as a text table."""
     lines = [f"{'layer':<20} {'shape':>11} {'C':>6} {'random fitted C':>16}"]
-    lines += [f"{name:<20} {r['out']:>5}x{r['in']:<5} {r['C']:>6.3f} {r['random_fitted_C']:>16.3f}"
-              for name, r in report.items()]
+    lines += [
+        f"{name:<20} {r['out']:>5}x{r['in']:<5} {r['C']:>6.3f} {r['random_fitted_C']:>16.3f}"
+        for name, r in report.items()
+    ]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- baselines
+
 
 def random_coclusters(n_out: int, n_in: int, k: int, seed: int = 0) -> Coclusters:
     """A random balanced assignment: each side split into k (near-)equal groups."""
@@ -215,12 +251,16 @@ def random_baselines(n_out: int, n_in: int, k: int, trials: int = 10, seed: int 
         w = torch.randn(n_out, n_in, generator=gen)
         assigned.append(float(clusterability(w, random_coclusters(n_out, n_in, k, seed + t))))
         fitted.append(float(clusterability(w, spectral_coclusters(w, k, seed))))
-    return {"random_assignment": float(np.mean(assigned)), "fitted": float(np.mean(fitted)),
-            "one_over_k": 1.0 / k}
+    return {
+        "random_assignment": float(np.mean(assigned)),
+        "fitted": float(np.mean(fitted)),
+        "one_over_k": 1.0 / k,
+    }
 
 
-def planted_blocks(n_out: int, n_in: int, k: int, noise: float = 0.0,
-                   seed: int = 0) -> tuple[torch.Tensor, Coclusters]:
+def planted_blocks(
+    n_out: int, n_in: int, k: int, noise: float = 0.0, seed: int = 0
+) -> tuple[torch.Tensor, Coclusters]:
     """A block-diagonal `(n_out, n_in)` matrix with rows and columns randomly permuted.
 
     Returns the matrix and its true co-clusters; `noise` adds Gaussian weights off the blocks.
@@ -234,6 +274,7 @@ def planted_blocks(n_out: int, n_in: int, k: int, noise: float = 0.0,
 
 # --------------------------------------------------------------------------- training
 
+
 class ClusterabilityLoss(Regularized):
     """`task + lambda * (1 - C)`: the clusterability loss `task - lambda * C` shifted by the
     constant lambda, so the logged penalty is the *enmeshment* `1 - C` (same gradients).
@@ -241,8 +282,9 @@ class ClusterabilityLoss(Regularized):
     `clusters` maps layer names to fixed co-clusters; `Recluster` may refit them.
     """
 
-    def __init__(self, clusters: Mapping[str, Coclusters], weight: float = 40.0,
-                 task: Objective | None = None) -> None:
+    def __init__(
+        self, clusters: Mapping[str, Coclusters], weight: float = 40.0, task: Objective | None = None
+    ) -> None:
         if not clusters:
             raise ValueError("clusters is empty: fit them first with model_coclusters(model, k)")
         self.clusters = dict(clusters)
@@ -264,9 +306,14 @@ class Recluster(Hook):
             self.loss.clusters = model_coclusters(state.model, k, list(self.loss.clusters), self.seed)
 
 
-def train_cluster(model: nn.Module, data: Dataset | Split, config: ClusterConfig | None = None,
-                  train: TrainConfig | None = None, task: Objective | None = None,
-                  clusters: Mapping[str, Coclusters] | None = None) -> tuple[History, dict[str, Coclusters]]:
+def train_cluster(
+    model: nn.Module,
+    data: Dataset | Split,
+    config: ClusterConfig | None = None,
+    train: TrainConfig | None = None,
+    task: Objective | None = None,
+    clusters: Mapping[str, Coclusters] | None = None,
+) -> tuple[History, dict[str, Coclusters]]:
     """Train `model` (in place) with the clusterability loss through `fit`; `train` goes to `fit` unchanged.
 
     The co-clusters are `clusters` when given, else fitted once on the model's current weights.
@@ -276,7 +323,9 @@ def train_cluster(model: nn.Module, data: Dataset | Split, config: ClusterConfig
     check_type("model", model, nn.Module, owner=owner, hint="pass a torch.nn.Module")
     check_type("config", config, ClusterConfig, owner=owner, optional=True, hint="pass a ClusterConfig(...)")
     check_type("train", train, TrainConfig, owner=owner, optional=True, hint="pass a TrainConfig(...)")
-    check_type("task", task, Objective, owner=owner, optional=True, hint="pass an Objective, e.g. CrossEntropy()")
+    check_type(
+        "task", task, Objective, owner=owner, optional=True, hint="pass an Objective, e.g. CrossEntropy()"
+    )
     config = config or ClusterConfig()
     if clusters is None:
         clusters = model_coclusters(model, config.k, config.layers, config.seed)
@@ -298,8 +347,14 @@ class ClusterRun:
     fitted_clusterability: float
 
 
-def lambda_sweep(model: nn.Module, data: Dataset, weights: Sequence[float], config: ClusterConfig | None = None,
-                 train: TrainConfig | None = None, task: Objective | None = None) -> dict[float, ClusterRun]:
+def lambda_sweep(
+    model: nn.Module,
+    data: Dataset,
+    weights: Sequence[float],
+    config: ClusterConfig | None = None,
+    train: TrainConfig | None = None,
+    task: Objective | None = None,
+) -> dict[float, ClusterRun]:
     """Train a copy of `model` with each lambda in `weights`, from the same starting weights and
     the same co-clusters (fitted once on `model`). Each run reports test accuracy, C under those
     fixed clusters, and C under clusters refitted to its final weights."""
@@ -309,13 +364,19 @@ def lambda_sweep(model: nn.Module, data: Dataset, weights: Sequence[float], conf
     for weight in weights:
         trained = copy.deepcopy(model)
         history, used = train_cluster(trained, data, replace(config, weight=weight), train, task, clusters)
-        runs[weight] = ClusterRun(trained, history, used, evaluate(trained, data, task)["acc"],
-                                  float(model_clusterability(trained, used).detach()),
-                                  fitted_clusterability(trained, config.k, list(used), config.seed))
+        runs[weight] = ClusterRun(
+            trained,
+            history,
+            used,
+            evaluate(trained, data, task)["acc"],
+            float(model_clusterability(trained, used).detach()),
+            fitted_clusterability(trained, config.k, list(used), config.seed),
+        )
     return runs
 
 
 # --------------------------------------------------------------------------- analysis
+
 
 def ablate_cross_cluster(model: nn.Module, clusters: Mapping[str, Coclusters]) -> nn.Module:
     """A copy of `model` whose cross-cluster weights (off the diagonal blocks) are zero."""
@@ -328,8 +389,9 @@ def ablate_cross_cluster(model: nn.Module, clusters: Mapping[str, Coclusters]) -
     return ablated
 
 
-def cross_cluster_ablation(model: nn.Module, clusters: Mapping[str, Coclusters],
-                           data: Dataset | Split) -> dict[str, float]:
+def cross_cluster_ablation(
+    model: nn.Module, clusters: Mapping[str, Coclusters], data: Dataset | Split
+) -> dict[str, float]:
     """Test accuracy before and after zeroing every cross-cluster weight, and the drop."""
     before = evaluate(model, data)["acc"]
     after = evaluate(ablate_cross_cluster(model, clusters), data)["acc"]

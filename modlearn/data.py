@@ -4,6 +4,7 @@ Every loader returns a `Dataset` whose `train`, `val` and `test` are `Split`s of
 `x: (n, channels, height, width)` float32 (standardized) and `y: (n,)` int64, made with a
 seeded, deterministic split. Introduced in `tutorials/00_tour.ipynb`.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -11,9 +12,9 @@ import math
 import os
 import socket
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -22,12 +23,26 @@ import torch.nn.functional as F
 from .env import BUDGETS
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
-_ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10",
-            "cifar_10": "cifar10"}
+_ALIASES = {
+    "fashion_mnist": "fashion-mnist",
+    "fmnist": "fashion-mnist",
+    "cifar-10": "cifar10",
+    "cifar_10": "cifar10",
+}
 _TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 _CLASS_NAMES = {
-    "fashion-mnist": ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                      "sneaker", "bag", "boot"],
+    "fashion-mnist": [
+        "T-shirt",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "boot",
+    ],
     "cifar10": ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
 }
 
@@ -50,17 +65,19 @@ class Split:
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
-            raise ValueError(f"x has {self.x.shape[0]} samples but y has {self.y.shape[0]}: "
-                             "inputs and targets must have the same first dimension")
+            raise ValueError(
+                f"x has {self.x.shape[0]} samples but y has {self.y.shape[0]}: "
+                "inputs and targets must have the same first dimension"
+            )
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         """The same split on `device` (no copy when it is already there)."""
         return Split(self.x.to(device), self.y.to(device))
 
-    def subset(self, n: int, seed: int = 0) -> "Split":
+    def subset(self, n: int, seed: int = 0) -> Split:
         """A seeded random subset of `n` samples (all of them when `n >= len(self)`)."""
         if n >= len(self):
             return self
@@ -86,8 +103,10 @@ class Dataset:
         return tuple(self.train.x.shape[1:])
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={len(self.train)}, val={len(self.val)}, "
-                f"test={len(self.test)}, input_shape={self.input_shape}, classes={self.num_classes})")
+        return (
+            f"Dataset({self.name!r}, train={len(self.train)}, val={len(self.val)}, "
+            f"test={len(self.test)}, input_shape={self.input_shape}, classes={self.num_classes})"
+        )
 
 
 def default_root() -> Path:
@@ -103,14 +122,23 @@ def canonical_name(name: str) -> str:
     key = str(name).lower().strip()
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS} "
-                         "('digits' is embedded and works offline)")
+        raise ValueError(
+            f"unknown dataset {name!r}: choose one of {DATASETS} ('digits' is embedded and works offline)"
+        )
     return key
 
 
-def load_dataset(name: str, root: str | Path | None = None, *, resize: int | None = None,
-                 download: bool = False, seed: int = 0, val_fraction: float = 0.1,
-                 max_train: int | None = None, verbose: bool = True) -> Dataset:
+def load_dataset(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    resize: int | None = None,
+    download: bool = False,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    max_train: int | None = None,
+    verbose: bool = True,
+) -> Dataset:
     """Load `name` as tensors with a deterministic split.
 
     - `"digits"`: scikit-learn's 8x8 handwritten digits (1,797 real images, no network);
@@ -126,8 +154,7 @@ def load_dataset(name: str, root: str | Path | None = None, *, resize: int | Non
     `max_train` keeps a seeded subset of the training split (budgets use it).
     """
     key = canonical_name(name)
-    _check_arguments(root=root, resize=resize, seed=seed, val_fraction=val_fraction,
-                     max_train=max_train)
+    _check_arguments(root=root, resize=resize, seed=seed, val_fraction=val_fraction, max_train=max_train)
     if key == "digits":
         x, y = digits_arrays()
         parts = _three_way_split(x, y, seed, val_fraction, test_fraction=0.2)
@@ -136,22 +163,37 @@ def load_dataset(name: str, root: str | Path | None = None, *, resize: int | Non
         parts, description = _load_image_dataset(key, root, download, seed, val_fraction)
     train, val, test = (_to_float_images(x) for x, _ in parts)
     if resize and tuple(train.shape[-2:]) != (resize, resize):
-        train, val, test = (F.interpolate(t, size=(resize, resize), mode="bilinear",
-                                          align_corners=False) for t in (train, val, test))
+        train, val, test = (
+            F.interpolate(t, size=(resize, resize), mode="bilinear", align_corners=False)
+            for t in (train, val, test)
+        )
     mean, std = train.mean(dim=(0, 2, 3), keepdim=True), train.std(dim=(0, 2, 3), keepdim=True)
-    splits = [Split((t - mean) / std.clamp_min(1e-6), torch.as_tensor(lab, dtype=torch.long))
-              for t, (_, lab) in zip((train, val, test), parts)]
+    splits = [
+        Split((t - mean) / std.clamp_min(1e-6), torch.as_tensor(lab, dtype=torch.long))
+        for t, (_, lab) in zip((train, val, test), parts, strict=True)
+    ]
     if max_train is not None:
         splits[0] = splits[0].subset(max_train, seed)
-    ds = Dataset(key, *splits, num_classes=10, description=description,
-                 class_names=_CLASS_NAMES.get(key, [str(i) for i in range(10)]))
+    ds = Dataset(
+        key,
+        *splits,
+        num_classes=10,
+        description=description,
+        class_names=_CLASS_NAMES.get(key, [str(i) for i in range(10)]),
+    )
     if verbose:
         print(f"Dataset: {description}\n  -> {ds}")
     return ds
 
 
-def load_for_notebook(dataset: str = "auto", budget: str = "cpu", *, seed: int = 0,
-                      resize: int | None = None, max_train: int | None = None) -> Dataset:
+def load_for_notebook(
+    dataset: str = "auto",
+    budget: str = "cpu",
+    *,
+    seed: int = 0,
+    resize: int | None = None,
+    max_train: int | None = None,
+) -> Dataset:
     """The dataset a notebook trains on, never failing for lack of network.
 
     `"auto"` picks MNIST when its files are on disk (e.g. `MODLEARN_DATA=../shared/data`) at the
@@ -160,13 +202,17 @@ def load_for_notebook(dataset: str = "auto", budget: str = "cpu", *, seed: int =
     output says why. `budget` must be one of `modlearn.env.BUDGETS`.
     """
     if budget not in BUDGETS:
-        raise ValueError(f"budget={budget!r} is not a known budget: expected one of {BUDGETS}; "
-                         "pass one of them (the notebook's BUDGET parameter)")
+        raise ValueError(
+            f"budget={budget!r} is not a known budget: expected one of {BUDGETS}; "
+            "pass one of them (the notebook's BUDGET parameter)"
+        )
     if dataset == "auto":
         dataset = "mnist" if budget != "smoke" and mnist_on_disk() else "digits"
         if dataset == "digits" and budget != "smoke":
-            print("MNIST files not found (set MODLEARN_DATA to a folder holding MNIST/raw): "
-                  "using the embedded scikit-learn digits.")
+            print(
+                "MNIST files not found (set MODLEARN_DATA to a folder holding MNIST/raw): "
+                "using the embedded scikit-learn digits."
+            )
     key = canonical_name(dataset)
     try:
         return load_dataset(key, resize=resize, seed=seed, max_train=max_train)
@@ -181,9 +227,15 @@ def mnist_on_disk(root: str | Path | None = None) -> bool:
     return _idx_path(raw, "t10k-images-idx3-ubyte") is not None
 
 
-def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
-                    generator: torch.Generator | None = None,
-                    drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def iterate_batches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield `(x_batch, y_batch)` slices of tensors already on their device.
 
     With `shuffle`, one index permutation (from `generator`, on the CPU) reorders the data once
@@ -197,7 +249,7 @@ def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffl
         x, y = x[perm], y[perm]
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        yield x[start:start + batch_size], y[start:start + batch_size]
+        yield x[start : start + batch_size], y[start : start + batch_size]
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
@@ -221,11 +273,15 @@ def modular_addition(p: int = 59, train_fraction: float = 0.8, seed: int = 0) ->
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     n_train = int(round(train_fraction * len(y)))
     n_val = (len(y) - n_train) // 2
-    parts = [perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]]
+    parts = [perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]]
     splits = [Split(x[i], y[i]) for i in parts]
-    return Dataset(f"modular-addition-{p}", *splits, num_classes=p,
-                   description=f"(a + b) mod {p}, {len(parts[0])} of {len(y)} pairs for training",
-                   class_names=[str(i) for i in range(p)])
+    return Dataset(
+        f"modular-addition-{p}",
+        *splits,
+        num_classes=p,
+        description=f"(a + b) mod {p}, {len(parts[0])} of {len(y)} pairs for training",
+        class_names=[str(i) for i in range(p)],
+    )
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -256,30 +312,38 @@ def read_idx_split(raw: str | Path, prefix: str) -> tuple[np.ndarray, np.ndarray
 
 # --------------------------------------------------------------------------- internals
 
+
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _check_optional_count(name: str, value: object, none_means: str) -> None:
     if value is not None and not (_is_int(value) and value >= 1):
-        raise ValueError(f"{name}={value!r} is not allowed: expected an int >= 1, or None "
-                         f"({none_means})")
+        raise ValueError(f"{name}={value!r} is not allowed: expected an int >= 1, or None ({none_means})")
 
 
-def _check_arguments(*, root: object, resize: object, seed: object, val_fraction: object,
-                     max_train: object) -> None:
+def _check_arguments(
+    *, root: object, resize: object, seed: object, val_fraction: object, max_train: object
+) -> None:
     """`ValueError` naming the first argument of `load_dataset` that has a wrong type or value."""
     _check_optional_count("resize", resize, "None keeps the images' own size")
     _check_optional_count("max_train", max_train, "None keeps the whole training split")
     if not _is_int(seed):
         raise ValueError(f"seed={seed!r} is not allowed: expected an int, e.g. seed=0")
-    if (isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float))
-            or not 0.0 < val_fraction < 0.5):
-        raise ValueError(f"val_fraction={val_fraction!r} is not allowed: expected a float in "
-                         "(0, 0.5), e.g. val_fraction=0.1")
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, (int, float))
+        or not 0.0 < val_fraction < 0.5
+    ):
+        raise ValueError(
+            f"val_fraction={val_fraction!r} is not allowed: expected a float in "
+            "(0, 0.5), e.g. val_fraction=0.1"
+        )
     if root is not None and (not isinstance(root, (str, os.PathLike)) or str(root) == ""):
-        raise ValueError(f"root={root!r} is not allowed: expected a folder as str or pathlib.Path, "
-                         "or None to use MODLEARN_DATA")
+        raise ValueError(
+            f"root={root!r} is not allowed: expected a folder as str or pathlib.Path, "
+            "or None to use MODLEARN_DATA"
+        )
 
 
 def _to_float_images(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -292,12 +356,13 @@ def _to_float_images(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     return t.float().div_(255.0).contiguous()
 
 
-def _three_way_split(x: np.ndarray, y: np.ndarray, seed: int, val_fraction: float,
-                     test_fraction: float) -> list[tuple[np.ndarray, np.ndarray]]:
+def _three_way_split(
+    x: np.ndarray, y: np.ndarray, seed: int, val_fraction: float, test_fraction: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
     n = len(y)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
     n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
-    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
     return [(x[i], y[i]) for i in (train, val, test)]
 
 
@@ -315,8 +380,10 @@ def _read_bytes(path: Path) -> bytes:
         with opener(path, "rb") as fh:
             return fh.read()
     except (EOFError, zlib.error, OSError) as err:
-        raise DataUnavailableError(f"{path} cannot be read ({type(err).__name__}: {err}): the file is "
-                                   "truncated or corrupt; replace it with a complete copy") from err
+        raise DataUnavailableError(
+            f"{path} cannot be read ({type(err).__name__}: {err}): the file is "
+            "truncated or corrupt; replace it with a complete copy"
+        ) from err
 
 
 def _read_idx(path: Path, ndim: int, kind: str) -> np.ndarray:
@@ -327,39 +394,49 @@ def _read_idx(path: Path, ndim: int, kind: str) -> np.ndarray:
     if len(raw) < header or magic != magic_expected:
         raise DataUnavailableError(
             f"{path} is not uint8 {kind} in IDX format: found magic number {magic} in a {len(raw)}-byte "
-            f"file, expected {magic_expected} ({ndim} dimension(s)); replace it with the original file")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+            f"file, expected {magic_expected} ({ndim} dimension(s)); replace it with the original file"
+        )
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     size = header + math.prod(dims)
     if len(raw) != size:
         raise DataUnavailableError(
             f"{path}: its header announces {kind} of shape {tuple(dims)} ({size} bytes) but the file "
-            f"holds {len(raw)} bytes: it is truncated or corrupt; replace it with a complete copy")
+            f"holds {len(raw)} bytes: it is truncated or corrupt; replace it with a complete copy"
+        )
     if size == header:
-        raise DataUnavailableError(f"{path} holds no {kind} (shape {tuple(dims)}); replace it with "
-                                   "the original file")
+        raise DataUnavailableError(
+            f"{path} holds no {kind} (shape {tuple(dims)}); replace it with the original file"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
-def _check_images_and_labels(images: np.ndarray, labels: np.ndarray, source: str,
-                             num_classes: int = 10) -> None:
+def _check_images_and_labels(
+    images: np.ndarray, labels: np.ndarray, source: str, num_classes: int = 10
+) -> None:
     """`DataUnavailableError` naming `source` unless counts match, there are samples and labels fit."""
     if len(images) != len(labels):
-        raise DataUnavailableError(f"{source}: {len(images)} images but {len(labels)} labels; the "
-                                   "counts must match: replace the files with a matching pair")
+        raise DataUnavailableError(
+            f"{source}: {len(images)} images but {len(labels)} labels; the "
+            "counts must match: replace the files with a matching pair"
+        )
     if len(labels) == 0:
         raise DataUnavailableError(f"{source}: no samples; replace the files with the original ones")
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_classes:
-        raise DataUnavailableError(f"{source}: labels span {low}..{high} but the classes are "
-                                   f"0..{num_classes - 1}: these are not this dataset's labels; "
-                                   "replace the files with the original ones")
+        raise DataUnavailableError(
+            f"{source}: labels span {low}..{high} but the classes are "
+            f"0..{num_classes - 1}: these are not this dataset's labels; "
+            "replace the files with the original ones"
+        )
 
 
 def _check_no_empty_split(parts: list[tuple[np.ndarray, np.ndarray]], origin: str) -> None:
-    empty = [name for name, (_, y) in zip(("train", "val", "test"), parts) if len(y) == 0]
+    empty = [name for name, (_, y) in zip(("train", "val", "test"), parts, strict=True) if len(y) == 0]
     if empty:
-        raise DataUnavailableError(f"{origin} holds too few images: the {'/'.join(empty)} split would "
-                                   "be empty; use the complete files")
+        raise DataUnavailableError(
+            f"{origin} holds too few images: the {'/'.join(empty)} split would "
+            "be empty; use the complete files"
+        )
 
 
 def _resolve_root(root: str | Path | None) -> tuple[Path, str]:
@@ -367,17 +444,21 @@ def _resolve_root(root: str | Path | None) -> tuple[Path, str]:
     if root is not None:
         return Path(root).expanduser(), f"root={root}"
     path = default_root()
-    return path, (f"MODLEARN_DATA={path}" if os.environ.get("MODLEARN_DATA")
-                  else f"the default data folder {path}")
+    return path, (
+        f"MODLEARN_DATA={path}" if os.environ.get("MODLEARN_DATA") else f"the default data folder {path}"
+    )
 
 
-def _load_image_dataset(key: str, root_arg: str | Path | None, download: bool, seed: int,
-                        val_fraction: float):
+def _load_image_dataset(
+    key: str, root_arg: str | Path | None, download: bool, seed: int, val_fraction: float
+):
     root, named = _resolve_root(root_arg)
     if not download and not root.exists():
-        raise DataUnavailableError(f"{named} does not exist: create it and put the {key} files there "
-                                   "(torchvision layout), pass download=True to fetch them, or use "
-                                   "the offline dataset 'digits'")
+        raise DataUnavailableError(
+            f"{named} does not exist: create it and put the {key} files there "
+            "(torchvision layout), pass download=True to fetch them, or use "
+            "the offline dataset 'digits'"
+        )
     if download:
         _download(key, root)
     found = _read_from_disk(key, root)
@@ -390,8 +471,10 @@ def _load_image_dataset(key: str, root_arg: str | Path | None, download: bool, s
     if train is None:
         parts = _three_way_split(*test, seed, val_fraction=0.1, test_fraction=0.1)
         _check_no_empty_split(parts, origin)
-        print(f"Only the {key} test split is on disk ({len(test[1])} images under {root}); "
-              "splitting it 80/10/10 into train/val/test.")
+        print(
+            f"Only the {key} test split is on disk ({len(test[1])} images under {root}); "
+            "splitting it 80/10/10 into train/val/test."
+        )
         return parts, f"{key} test split only ({len(test[1]):,} real images from {origin}), split 80/10/10"
     parts = [*_three_way_split(*train, seed, val_fraction=val_fraction, test_fraction=0.0)[:2], test]
     _check_no_empty_split(parts, origin)
@@ -419,14 +502,18 @@ def _read_cifar(root: Path):
 
         sets = [CIFAR10(str(root), train=flag, download=False) for flag in (True, False)]
     except Exception as err:  # checksum, pickle and I/O failures all mean the folder is unusable
-        raise DataUnavailableError(f"{folder} cannot be read by torchvision ({type(err).__name__}: "
-                                   f"{err}); replace it with the original CIFAR-10 files") from err
+        raise DataUnavailableError(
+            f"{folder} cannot be read by torchvision ({type(err).__name__}: "
+            f"{err}); replace it with the original CIFAR-10 files"
+        ) from err
     splits = []
-    for flag, s in zip(("train", "test"), sets):
+    for flag, s in zip(("train", "test"), sets, strict=True):
         x, y = np.asarray(s.data), np.asarray(s.targets, dtype=np.int64)
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
-            raise DataUnavailableError(f"{folder} ({flag}): images of shape {x.shape} and type {x.dtype}, "
-                                       "expected uint8 (n, 32, 32, 3); replace the folder")
+            raise DataUnavailableError(
+                f"{folder} ({flag}): images of shape {x.shape} and type {x.dtype}, "
+                "expected uint8 (n, 32, 32, 3); replace the folder"
+            )
         _check_images_and_labels(x, y, f"{folder} ({flag})")
         splits.append((x, y))
     return splits[0], splits[1], str(folder)
@@ -434,8 +521,10 @@ def _read_cifar(root: Path):
 
 def _download(key: str, root: Path) -> None:
     """Fetch `key` with torchvision into `root`; a clear error when that is impossible."""
-    help_text = (f"could not download {key} into {root}. Put the files there (torchvision layout) and "
-                 "set MODLEARN_DATA to that folder, or use the offline dataset 'digits'")
+    help_text = (
+        f"could not download {key} into {root}. Put the files there (torchvision layout) and "
+        "set MODLEARN_DATA to that folder, or use the offline dataset 'digits'"
+    )
     try:
         import torchvision.datasets as tvd
     except Exception as err:
@@ -454,12 +543,13 @@ def _download(key: str, root: Path) -> None:
 
 # --------------------------------------------------------------------------- BIMT toy tasks (notebook 06)
 
+
 def _independence(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([(x[:, 0] + x[:, 2]) ** 3, x[:, 1] ** 2 + torch.sin(math.pi * x[:, 3])], dim=1)
 
 
 def _feature_sharing(x: torch.Tensor) -> torch.Tensor:
-    return torch.cumsum(x ** 2, dim=1)
+    return torch.cumsum(x**2, dim=1)
 
 
 def _compositionality(x: torch.Tensor) -> torch.Tensor:
@@ -493,9 +583,13 @@ def symbolic_task(name: str, n_train: int = 100, n_test: int = 100, seed: int = 
     for n in (n_train, n_test, n_test):
         x = torch.rand(n, dim, generator=gen) * 2 - 1
         splits.append(Split(x, formula(x)))
-    return Dataset(name, *splits, num_classes=len(names),
-                   description=f"symbolic task {name}: " + ", ".join(names) + f" on U[-1,1]^{dim}",
-                   class_names=names)
+    return Dataset(
+        name,
+        *splits,
+        num_classes=len(names),
+        description=f"symbolic task {name}: " + ", ".join(names) + f" on U[-1,1]^{dim}",
+        class_names=names,
+    )
 
 
 def two_moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
@@ -511,5 +605,10 @@ def two_moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
     for k, size in enumerate((n, max(1, n // 2), max(1, n // 2))):
         x, y = make_moons(size, noise=noise, random_state=seed * 3 + k)
         splits.append(Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)))
-    return Dataset("two-moons", *splits, num_classes=2,
-                   description=f"two moons, {n} training points, noise {noise}", class_names=["0", "1"])
+    return Dataset(
+        "two-moons",
+        *splits,
+        num_classes=2,
+        description=f"two moons, {n} training points, noise {noise}",
+        class_names=["0", "1"],
+    )

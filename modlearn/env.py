@@ -2,6 +2,7 @@
 
 Introduced in `tutorials/00_tour.ipynb`.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,7 +48,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def resolve_budget(budget: str) -> str:
     """The budget a notebook runs at: `MODLEARN_BUDGET` in the environment overrides the argument.
 
-    That lets `pytest --nbval-lax tutorials/` run every notebook at `smoke` without editing them.
+    That lets the tests run every notebook at `smoke` without editing them.
     """
     chosen = os.environ.get("MODLEARN_BUDGET", budget)
     if chosen not in BUDGETS:
@@ -70,8 +71,13 @@ class Setup:
         return {"smoke": smoke, "cpu": cpu, "gpu": cpu if gpu is None else gpu}[self.budget]
 
 
-def setup(budget: str = "cpu", seed: int = 0, threads: int | None = None, verbose: bool = True,
-          deterministic: bool = False) -> Setup:
+def setup(
+    budget: str = "cpu",
+    seed: int = 0,
+    threads: int | None = None,
+    verbose: bool = True,
+    deterministic: bool = False,
+) -> Setup:
     """One call at the top of every notebook: budget, seed, device, thread cap, figure style.
 
     Threads default to the CPUs this process may use, capped at 4 (Binder gives 1-2). The thread
@@ -91,18 +97,23 @@ def setup(budget: str = "cpu", seed: int = 0, threads: int | None = None, verbos
     check_bool("verbose", verbose, owner="setup")
     budget = resolve_budget(budget)
     if deterministic and threads not in (None, 1):
-        raise ValueError(f"setup(threads={threads}, deterministic=True): a deterministic CPU run uses "
-                         "one thread; leave threads unset or pass deterministic=False")
+        raise ValueError(
+            f"setup(threads={threads}, deterministic=True): a deterministic CPU run uses "
+            "one thread; leave threads unset or pass deterministic=False"
+        )
     seed_everything(seed)
     torch.set_num_threads(1 if deterministic else threads or max(1, min(4, available_cpus())))
     torch.use_deterministic_algorithms(deterministic)
     device = resolve_device("auto")
     _style_figures()
-    chosen = Setup(budget=budget, device=device, seed=seed, threads=torch.get_num_threads(),
-                   deterministic=deterministic)
+    chosen = Setup(
+        budget=budget, device=device, seed=seed, threads=torch.get_num_threads(), deterministic=deterministic
+    )
     if verbose:
-        print(f"budget={budget}  device={device}  seed={seed}  torch threads={chosen.threads}"
-              + ("  deterministic" if deterministic else ""))
+        print(
+            f"budget={budget}  device={device}  seed={seed}  torch threads={chosen.threads}"
+            + ("  deterministic" if deterministic else "")
+        )
     record("torch_threads", chosen.threads)
     return chosen
 
@@ -115,8 +126,16 @@ def available_cpus() -> int:
 def _style_figures() -> None:
     import matplotlib as mpl
 
-    mpl.rcParams.update({"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
-                         "axes.grid": True, "grid.alpha": 0.3, "figure.max_open_warning": 0})
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "figure.max_open_warning": 0,
+        }
+    )
 
 
 def environment_report() -> dict[str, str]:

@@ -17,6 +17,7 @@ Taught in `tutorials/03_deep_incubation.ipynb`. `python -m modlearn.incubation -
 runs a small incubation; under `python -m torch.distributed.run --nproc_per_node 2` rank r
 incubates stages r, r + world, ... (gloo on CPU, NCCL on GPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,10 @@ import copy
 import math
 import os
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -50,6 +51,7 @@ WORKER_START_S = 3.5
 
 
 # --------------------------------------------------------------------------- configuration
+
 
 @dataclass
 class IncubationConfig:
@@ -81,10 +83,14 @@ class IncubationConfig:
         fields.number("finetune_grad_clip", 0, low_open=True, optional=True)
 
     def check_lr(self, train: TrainConfig) -> None:
-        """Raise a `ValueError` unless `min_lr` lies below `train.lr` (the cosine decays from one to the other)."""
+        """Raise a `ValueError` unless `min_lr` lies below `train.lr`.
+
+        The cosine schedule decays from one to the other."""
         if self.min_lr >= train.lr:
-            raise ValueError(f"IncubationConfig(min_lr={self.min_lr}): min_lr must lie below the TrainConfig's "
-                             f"lr={train.lr}, where the cosine decay starts; lower min_lr or raise lr")
+            raise ValueError(
+                f"IncubationConfig(min_lr={self.min_lr}): min_lr must lie below the TrainConfig's "
+                f"lr={train.lr}, where the cosine decay starts; lower min_lr or raise lr"
+            )
 
 
 def paper_train(**changes) -> TrainConfig:
@@ -94,9 +100,18 @@ def paper_train(**changes) -> TrainConfig:
     return TrainConfig(**{**defaults, **changes})
 
 
-def fit_steps(model: nn.Module, data: Dataset, train: TrainConfig, steps: int, min_lr: float, desc: str,
-              seed_offset: int = 0, grad_clip: float | None = None, hooks: Iterable[Hook] = (),
-              params: Iterable[nn.Parameter] | None = None) -> History:
+def fit_steps(
+    model: nn.Module,
+    data: Dataset,
+    train: TrainConfig,
+    steps: int,
+    min_lr: float,
+    desc: str,
+    seed_offset: int = 0,
+    grad_clip: float | None = None,
+    hooks: Iterable[Hook] = (),
+    params: Iterable[nn.Parameter] | None = None,
+) -> History:
     """`fit` with `train` for exactly `steps` steps, the learning rate decaying (cosine) to `min_lr`.
 
     Of `train`, `epochs`, `max_steps` and `desc` are replaced to run `steps` steps; `seed` is
@@ -104,8 +119,14 @@ def fit_steps(model: nn.Module, data: Dataset, train: TrainConfig, steps: int, m
     """
     epochs = math.ceil(steps / num_batches(len(data.train), train.batch_size))
     seed = None if train.seed is None else train.seed + seed_offset
-    config = replace(train, epochs=epochs, max_steps=steps, seed=seed, desc=desc,
-                     grad_clip=train.grad_clip if grad_clip is None else grad_clip)
+    config = replace(
+        train,
+        epochs=epochs,
+        max_steps=steps,
+        seed=seed,
+        desc=desc,
+        grad_clip=train.grad_clip if grad_clip is None else grad_clip,
+    )
     return fit(model, data, config, hooks=[CosineDecay(min_lr), *hooks], params=params)
 
 
@@ -127,11 +148,12 @@ class CosineDecay(Hook):
 
     def on_step_end(self, state: TrainState) -> None:
         progress = min(1.0, state.step / state.total_steps)
-        for group, base in zip(state.optimizer.param_groups, self.base):
+        for group, base in zip(state.optimizer.param_groups, self.base, strict=True):
             group["lr"] = self.min_lr + 0.5 * (base - self.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 # --------------------------------------------------------------------------- stages
+
 
 class StagedModel(nn.Module):
     """Stages applied in order, `x -> stages[K-1](... stages[0](x))`: hybrids are these.
@@ -165,22 +187,27 @@ def split_stages(model: nn.Module, num_stages: int, name: str = "model") -> nn.M
     """
     if isinstance(model, StagedModel):
         if len(model.stages) != num_stages:
-            raise ValueError(f"{name} has {len(model.stages)} stages but {num_stages} are asked for: stage "
-                             f"{min(len(model.stages), num_stages)} has no counterpart")
+            raise ValueError(
+                f"{name} has {len(model.stages)} stages but {num_stages} are asked for: stage "
+                f"{min(len(model.stages), num_stages)} has no counterpart"
+            )
         return model.stages
     if not isinstance(model, BlockModel):
-        raise ValueError(f"{name} is a {type(model).__name__}: pass a BlockModel (ResidualMLP, TinyViT) "
-                         "or a StagedModel")
+        raise ValueError(
+            f"{name} is a {type(model).__name__}: pass a BlockModel (ResidualMLP, TinyViT) or a StagedModel"
+        )
     body = len(model.blocks) - 1
     if num_stages < 1 or body < num_stages or body % num_stages:
         problem = f"stage {body} would be empty" if body < num_stages else "the stages would differ in depth"
-        raise ValueError(f"{name} has {body} blocks after its input embedding, which do not cut into "
-                         f"{num_stages} equal stages ({problem}): use a depth that is a multiple of "
-                         f"{num_stages}")
+        raise ValueError(
+            f"{name} has {body} blocks after its input embedding, which do not cut into "
+            f"{num_stages} equal stages ({problem}): use a depth that is a multiple of "
+            f"{num_stages}"
+        )
     per_stage = body // num_stages
     stages = []
     for s in range(num_stages):
-        blocks = list(model.blocks[1 + s * per_stage: 1 + (s + 1) * per_stage])
+        blocks = list(model.blocks[1 + s * per_stage : 1 + (s + 1) * per_stage])
         if s == 0:
             blocks.insert(0, model.blocks[0])
         if s == num_stages - 1:
@@ -197,7 +224,7 @@ def _eval_mode(modules: Sequence[nn.Module]) -> Iterator[None]:
     try:
         yield
     finally:
-        for m, mode in zip(modules, modes):
+        for m, mode in zip(modules, modes, strict=True):
             m.train(mode)
 
 
@@ -207,8 +234,9 @@ def _on_cpu(module: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def check_compatible(meta_stages: Sequence[nn.Module], target_stages: Sequence[nn.Module],
-                     input_shape: Sequence[int]) -> None:
+def check_compatible(
+    meta_stages: Sequence[nn.Module], target_stages: Sequence[nn.Module], input_shape: Sequence[int]
+) -> None:
     """Raise a `ValueError` naming the first stage where the target cannot replace the meta model.
 
     A probe input of `input_shape` runs through the meta stages; each target stage must accept the
@@ -216,21 +244,27 @@ def check_compatible(meta_stages: Sequence[nn.Module], target_stages: Sequence[n
     """
     if len(meta_stages) != len(target_stages):
         first = min(len(meta_stages), len(target_stages))
-        raise ValueError(f"the meta model has {len(meta_stages)} stages but the target has "
-                         f"{len(target_stages)}: stage {first} has no counterpart; cut both into the same K")
+        raise ValueError(
+            f"the meta model has {len(meta_stages)} stages but the target has "
+            f"{len(target_stages)}: stage {first} has no counterpart; cut both into the same K"
+        )
     h = torch.zeros(2, *input_shape)
     with _eval_mode([*meta_stages, *target_stages]):
-        for i, (meta, target) in enumerate(zip(meta_stages, target_stages)):
+        for i, (meta, target) in enumerate(zip(meta_stages, target_stages, strict=True)):
             expected = _on_cpu(meta)(h)
             try:
                 got = _on_cpu(target)(h)
             except RuntimeError as err:
-                raise ValueError(f"stage {i}: the target stage cannot take the meta stage's input of shape "
-                                 f"{tuple(h.shape[1:])} ({err}); give meta and target the same widths") from err
+                raise ValueError(
+                    f"stage {i}: the target stage cannot take the meta stage's input of shape "
+                    f"{tuple(h.shape[1:])} ({err}); give meta and target the same widths"
+                ) from err
             if got.shape != expected.shape:
-                raise ValueError(f"stage {i}: the target stage outputs shape {tuple(got.shape[1:])} but the "
-                                 f"meta stage outputs {tuple(expected.shape[1:])}; give meta and target "
-                                 "the same widths")
+                raise ValueError(
+                    f"stage {i}: the target stage outputs shape {tuple(got.shape[1:])} but the "
+                    f"meta stage outputs {tuple(expected.shape[1:])}; give meta and target "
+                    "the same widths"
+                )
             h = expected
 
 
@@ -242,7 +276,9 @@ def frozen_copy(module: nn.Module) -> nn.Module:
 def build_hybrid(meta_stages: Sequence[nn.Module], target_stage: nn.Module, index: int) -> StagedModel:
     """The hybrid of incubation `index`: frozen copies of the meta stages, `target_stage` (not copied,
     trained in place) at position `index`."""
-    return StagedModel(target_stage if j == index else frozen_copy(meta) for j, meta in enumerate(meta_stages))
+    return StagedModel(
+        target_stage if j == index else frozen_copy(meta) for j, meta in enumerate(meta_stages)
+    )
 
 
 @contextlib.contextmanager
@@ -256,8 +292,15 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def incubate_stage(meta_stages: Sequence[nn.Module], target_stage: nn.Module, index: int, data: Dataset,
-                   config: IncubationConfig, train: TrainConfig, hooks: Iterable[Hook] = ()) -> History:
+def incubate_stage(
+    meta_stages: Sequence[nn.Module],
+    target_stage: nn.Module,
+    index: int,
+    data: Dataset,
+    config: IncubationConfig,
+    train: TrainConfig,
+    hooks: Iterable[Hook] = (),
+) -> History:
     """Train `target_stage` in place inside the hybrid of position `index`; returns its `History`.
 
     Only the target stage's parameters reach the optimizer; the loss is the ordinary task loss at
@@ -265,8 +308,17 @@ def incubate_stage(meta_stages: Sequence[nn.Module], target_stage: nn.Module, in
     """
     hybrid = build_hybrid(meta_stages, target_stage, index)
     with torch_threads(config.threads):
-        return fit_steps(hybrid, data, train, config.incubation_steps, config.min_lr, f"incubate stage {index}",
-                         index, hooks=hooks, params=target_stage.parameters())
+        return fit_steps(
+            hybrid,
+            data,
+            train,
+            config.incubation_steps,
+            config.min_lr,
+            f"incubate stage {index}",
+            index,
+            hooks=hooks,
+            params=target_stage.parameters(),
+        )
 
 
 def _cpu_state(module: nn.Module) -> StageState:
@@ -324,15 +376,20 @@ def processes_pay_off(sequential_s: float, workers: int, cpus: int) -> bool:
     return w >= 2 and sequential_s * (1 - 1 / w) > WORKER_START_S * w
 
 
-def estimate_sequential_s(meta_stages: Sequence[nn.Module], target_stages: Sequence[nn.Module],
-                          data: Dataset, config: IncubationConfig, train: TrainConfig) -> float:
+def estimate_sequential_s(
+    meta_stages: Sequence[nn.Module],
+    target_stages: Sequence[nn.Module],
+    data: Dataset,
+    config: IncubationConfig,
+    train: TrainConfig,
+) -> float:
     """Estimated seconds of the K incubations one after the other in this process:
     K x `incubation_steps` x one optimizer step of hybrid 0 on one batch (best of 3 after a warm-up,
     `config.threads` threads; on a copy, nothing is trained)."""
     stage = copy.deepcopy(target_stages[0])
     hybrid = build_hybrid(meta_stages, stage, 0)
     optimizer = make_optimizer(stage.parameters(), train)
-    x, y = data.train.x[:train.batch_size], data.train.y[:train.batch_size]
+    x, y = data.train.x[: train.batch_size], data.train.y[: train.batch_size]
     times = []
     with torch_threads(config.threads):
         for _ in range(4):
@@ -385,6 +442,7 @@ def _incubate_on_ranks(jobs: list[tuple]) -> list[Result]:
 
 # --------------------------------------------------------------------------- the method
 
+
 class DeepIncubation:
     """Meta pretraining, incubation of each stage, assembly and fine-tuning for one (meta, target).
 
@@ -394,15 +452,35 @@ class DeepIncubation:
     `train` (default `paper_train()`) is the base of every phase's `fit` (see `fit_steps`).
     """
 
-    def __init__(self, meta: nn.Module, target: nn.Module, input_shape: Sequence[int],
-                 config: IncubationConfig | None = None, train: TrainConfig | None = None) -> None:
+    def __init__(
+        self,
+        meta: nn.Module,
+        target: nn.Module,
+        input_shape: Sequence[int],
+        config: IncubationConfig | None = None,
+        train: TrainConfig | None = None,
+    ) -> None:
         check_type("meta", meta, nn.Module, owner="DeepIncubation", hint="pass the meta model (an nn.Module)")
-        check_type("target", target, nn.Module, owner="DeepIncubation", hint="pass the target model (an nn.Module)")
+        check_type(
+            "target", target, nn.Module, owner="DeepIncubation", hint="pass the target model (an nn.Module)"
+        )
         check_shape("input_shape", input_shape, owner="DeepIncubation")
-        check_type("config", config, IncubationConfig, owner="DeepIncubation", optional=True,
-                   hint="pass an IncubationConfig(...)")
-        check_type("train", train, TrainConfig, owner="DeepIncubation", optional=True,
-                   hint="pass a TrainConfig(...), e.g. incubation.paper_train()")
+        check_type(
+            "config",
+            config,
+            IncubationConfig,
+            owner="DeepIncubation",
+            optional=True,
+            hint="pass an IncubationConfig(...)",
+        )
+        check_type(
+            "train",
+            train,
+            TrainConfig,
+            owner="DeepIncubation",
+            optional=True,
+            hint="pass a TrainConfig(...), e.g. incubation.paper_train()",
+        )
         self.config, self.train = config or IncubationConfig(), train or paper_train()
         self.config.check_lr(self.train)
         self.meta, self.target = meta, target
@@ -443,8 +521,10 @@ class DeepIncubation:
         """
         mode = self.parallel_mode(data) if parallel is None else _requested_mode(parallel)
         meta_stages = [copy.deepcopy(s).cpu() for s in self.meta_stages]
-        jobs = [(meta_stages, copy.deepcopy(stage).cpu(), i, data, self.config, self.train)
-                for i, stage in enumerate(self.target_stages)]
+        jobs = [
+            (meta_stages, copy.deepcopy(stage).cpu(), i, data, self.config, self.train)
+            for i, stage in enumerate(self.target_stages)
+        ]
         self._run(jobs, mode)
         return self.histories
 
@@ -454,14 +534,22 @@ class DeepIncubation:
         if distributed_world_size() > 1:
             return "ranks"
         cpus, workers = usable_cpus(), min(self.config.workers, self.num_stages)
-        estimate = estimate_sequential_s([_on_cpu(s) for s in self.meta_stages],
-                                         [_on_cpu(s) for s in self.target_stages], data, self.config, self.train)
+        estimate = estimate_sequential_s(
+            [_on_cpu(s) for s in self.meta_stages],
+            [_on_cpu(s) for s in self.target_stages],
+            data,
+            self.config,
+            self.train,
+        )
         if processes_pay_off(estimate, workers, cpus):
             return "processes"
-        print(f"Incubating one stage after the other in this process: {workers} worker processes on {cpus} "
-              f"CPU(s) would save at most {estimate * (1 - 1 / max(1, min(workers, cpus))):.1f} s of the "
-              f"estimated {estimate:.1f} s but take about {WORKER_START_S * workers:.0f} s to start "
-              "(parallel=True forces them).", flush=True)
+        print(
+            f"Incubating one stage after the other in this process: {workers} worker processes on {cpus} "
+            f"CPU(s) would save at most {estimate * (1 - 1 / max(1, min(workers, cpus))):.1f} s of the "
+            f"estimated {estimate:.1f} s but take about {WORKER_START_S * workers:.0f} s to start "
+            "(parallel=True forces them).",
+            flush=True,
+        )
         return "sequential"
 
     def _run(self, jobs: list[tuple], mode: str) -> None:
@@ -478,16 +566,21 @@ class DeepIncubation:
             report_interrupt("stages", done, [job[2] for job in jobs if job[2] not in done])
         except BrokenProcessPool as err:
             left = [job for job in jobs if job[2] not in done]
-            print(f"A worker process died ({err}): incubating stages {[job[2] for job in left]} in this "
-                  "process instead.", flush=True)
+            print(
+                f"A worker process died ({err}): incubating stages {[job[2] for job in left]} in this "
+                "process instead.",
+                flush=True,
+            )
             self._run(left, "sequential")
 
     def assemble(self) -> nn.Module:
         """Phase 3a: a copy of the target whose stages are the incubated ones (on the CPU)."""
         missing = [i for i in range(self.num_stages) if i not in self.incubated]
         if missing:
-            raise ValueError(f"stage {missing[0]} has not been incubated yet: call incubate({missing[0]}) "
-                             "or incubate_all() first")
+            raise ValueError(
+                f"stage {missing[0]} has not been incubated yet: call incubate({missing[0]}) "
+                "or incubate_all() first"
+            )
         model = copy.deepcopy(self.target).cpu()
         for i, stage in enumerate(split_stages(model, self.num_stages)):
             stage.load_state_dict(self.incubated[i])
@@ -504,7 +597,9 @@ class DeepIncubation:
         steps = self.config.incubation_steps + self.config.finetune_steps
         return model, self._fit(model, data, steps, "E2E")
 
-    def _fit(self, model: nn.Module, data: Dataset, steps: int, desc: str, grad_clip: float | None = None) -> History:
+    def _fit(
+        self, model: nn.Module, data: Dataset, steps: int, desc: str, grad_clip: float | None = None
+    ) -> History:
         return fit_steps(model, data, self.train, steps, self.config.min_lr, desc, grad_clip=grad_clip)
 
     def _check_index(self, index: int) -> None:
@@ -517,8 +612,16 @@ class DeepIncubation:
 
 # --------------------------------------------------------------------------- models, pipeline, timing
 
-def make_pair(kind: str, input_shape: Sequence[int], num_classes: int = 10, width: int = 128,
-              blocks_per_stage: int = 3, stages: int = 4, seed: int = 0) -> tuple[BlockModel, BlockModel]:
+
+def make_pair(
+    kind: str,
+    input_shape: Sequence[int],
+    num_classes: int = 10,
+    width: int = 128,
+    blocks_per_stage: int = 3,
+    stages: int = 4,
+    seed: int = 0,
+) -> tuple[BlockModel, BlockModel]:
     """`(meta, target)`: the same architecture with 1 and `blocks_per_stage` blocks per stage.
 
     `kind`: `"resmlp"` (`ResidualMLP` of `width`) or `"vit"` (`TinyViT` with `dim=width`).
@@ -546,18 +649,27 @@ def low_data(data: Dataset, fraction: float, seed: int = 0) -> Dataset:
     return replace(data, train=data.train.subset(max(1, round(fraction * len(data.train))), seed))
 
 
-def train_incubation(model: nn.Module, data: Dataset, config: IncubationConfig | None = None,
-                     train: TrainConfig | None = None, *, meta: nn.Module,
-                     parallel: bool | None = None) -> tuple[nn.Module | None, DeepIncubation]:
+def train_incubation(
+    model: nn.Module,
+    data: Dataset,
+    config: IncubationConfig | None = None,
+    train: TrainConfig | None = None,
+    *,
+    meta: nn.Module,
+    parallel: bool | None = None,
+) -> tuple[nn.Module | None, DeepIncubation]:
     """Deep Incubation of the target `model` with the small `meta` model: every phase through `fit`.
 
     Pretrains `meta`, incubates each stage (`parallel` as in `DeepIncubation.incubate_all`),
     assembles and fine-tunes. `config` holds the method's numbers (stages, steps per phase,
     `min_lr`); `train` (default `paper_train()`) is the base of every phase's `fit` (see `fit_steps`).
     `model` keeps its initial weights. Returns the fine-tuned assembled model (None when Ctrl-C stopped
-    the meta pretraining or an incubation) and the `DeepIncubation` that holds the phases' histories and stages.
+    the meta pretraining or an incubation) and the `DeepIncubation` that holds the phases' histories and
+    stages.
     """
-    check_type("data", data, Dataset, owner="train_incubation", hint="pass a Dataset, e.g. ml.load_dataset('digits')")
+    check_type(
+        "data", data, Dataset, owner="train_incubation", hint="pass a Dataset, e.g. ml.load_dataset('digits')"
+    )
     inc = DeepIncubation(meta, model, data.input_shape, config, train)
     if inc.pretrain_meta(data).interrupted:
         return None, inc
@@ -569,8 +681,14 @@ def train_incubation(model: nn.Module, data: Dataset, config: IncubationConfig |
     return assembled, inc
 
 
-def incubation_vs_e2e(meta: nn.Module, target: nn.Module, data: Dataset, config: IncubationConfig | None = None,
-                      train: TrainConfig | None = None, parallel: bool | None = None) -> dict[str, float]:
+def incubation_vs_e2e(
+    meta: nn.Module,
+    target: nn.Module,
+    data: Dataset,
+    config: IncubationConfig | None = None,
+    train: TrainConfig | None = None,
+    parallel: bool | None = None,
+) -> dict[str, float]:
     """All phases, then the E2E baseline at the same budget: test accuracies of each model."""
     inc = DeepIncubation(meta, target, data.input_shape, config, train)
     inc.pretrain_meta(data)
@@ -579,17 +697,24 @@ def incubation_vs_e2e(meta: nn.Module, target: nn.Module, data: Dataset, config:
     assembled = evaluate(model, data)["acc"]
     inc.finetune(model, data)
     e2e_model, _ = inc.train_e2e(data)
-    return {"meta": evaluate(inc.meta, data)["acc"], "assembled": assembled,
-            "fine-tuned": evaluate(model, data)["acc"], "E2E": evaluate(e2e_model, data)["acc"]}
+    return {
+        "meta": evaluate(inc.meta, data)["acc"],
+        "assembled": assembled,
+        "fine-tuned": evaluate(model, data)["acc"],
+        "E2E": evaluate(e2e_model, data)["acc"],
+    }
 
 
 def same_weights(a: dict[int, StageState], b: dict[int, StageState]) -> bool:
     """True when two sets of stage weights are bit-identical."""
     return a.keys() == b.keys() and all(
-        a[i].keys() == b[i].keys() and all(torch.equal(a[i][k], b[i][k]) for k in a[i]) for i in a)
+        a[i].keys() == b[i].keys() and all(torch.equal(a[i][k], b[i][k]) for k in a[i]) for i in a
+    )
 
 
-def time_incubation(inc: DeepIncubation, data: Dataset, parallel: bool | None = None) -> dict[str, float | bool | str]:
+def time_incubation(
+    inc: DeepIncubation, data: Dataset, parallel: bool | None = None
+) -> dict[str, float | bool | str]:
     """Wall-clock of `incubate_all` sequential, then with `parallel` (default: as `parallel_mode` decides).
 
     Both use `config.threads` threads per incubation; `identical` says whether they gave
@@ -603,11 +728,17 @@ def time_incubation(inc: DeepIncubation, data: Dataset, parallel: bool | None = 
     start = time.perf_counter()
     inc.incubate_all(data, parallel=mode != "sequential")
     parallel_s = time.perf_counter() - start
-    return {"sequential_s": sequential, "parallel_s": parallel_s, "speedup": sequential / parallel_s,
-            "identical": same_weights(states, inc.incubated), "mode": mode}
+    return {
+        "sequential_s": sequential,
+        "parallel_s": parallel_s,
+        "speedup": sequential / parallel_s,
+        "identical": same_weights(states, inc.incubated),
+        "mode": mode,
+    }
 
 
 # --------------------------------------------------------------------------- gradient flow
+
 
 def stage_gradients(hybrid: StagedModel, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, list[float]]:
     """One backward pass of the cross-entropy through `hybrid`; per stage:
@@ -626,8 +757,10 @@ def stage_gradients(hybrid: StagedModel, batch: tuple[torch.Tensor, torch.Tensor
         outputs.append(h)
     F.cross_entropy(h.float(), y.to(device)).backward()
     output_grad = [float(o.grad.norm()) if o.grad is not None else 0.0 for o in outputs]
-    weight_grad = [math.sqrt(sum(float(p.grad.norm()) ** 2 for p in s.parameters() if p.grad is not None))
-                   for s in hybrid.stages]
+    weight_grad = [
+        math.sqrt(sum(float(p.grad.norm()) ** 2 for p in s.parameters() if p.grad is not None))
+        for s in hybrid.stages
+    ]
     hybrid.zero_grad(set_to_none=True)
     return {"output_grad": output_grad, "weight_grad": weight_grad}
 
@@ -640,8 +773,9 @@ _META_COLOR, _TARGET_COLOR = "#b8c4d6", "#f2a65a"
 def plot_hybrids(num_stages: int = 4):
     """The meta model, the K hybrids and the assembled target as rows of stage boxes."""
     rows = [("meta model (pretrained)", [False] * num_stages)]
-    rows += [(f"hybrid {i}: incubate stage {i}", [j == i for j in range(num_stages)])
-             for i in range(num_stages)]
+    rows += [
+        (f"hybrid {i}: incubate stage {i}", [j == i for j in range(num_stages)]) for i in range(num_stages)
+    ]
     rows += [("assembled target", [True] * num_stages)]
     fig, ax = plt.subplots(figsize=(2.0 + 1.6 * num_stages, 0.55 * len(rows) + 0.6))
     for r, (label, is_target) in enumerate(rows):
@@ -656,8 +790,9 @@ def plot_hybrids(num_stages: int = 4):
     ax.set_xlim(-0.2, 1.5 * num_stages)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.axis("off")
-    ax.set_title("grey: meta stage (frozen, 1 block) · orange: target stage (trained, several blocks)",
-                 fontsize=9)
+    ax.set_title(
+        "grey: meta stage (frozen, 1 block) · orange: target stage (trained, several blocks)", fontsize=9
+    )
     fig.tight_layout()
     return fig
 
@@ -668,9 +803,11 @@ def plot_stage_gradients(grads: dict[str, list[float]], index: int):
     names = [f"target {j}" if j == index else f"meta {j}" for j in range(k)]
     colors = [_TARGET_COLOR if j == index else _META_COLOR for j in range(k)]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-    titles = {"output_grad": "gradient reaching the stage output",
-              "weight_grad": "gradient on the stage weights"}
-    for ax, (key, title) in zip(axes, titles.items()):
+    titles = {
+        "output_grad": "gradient reaching the stage output",
+        "weight_grad": "gradient on the stage weights",
+    }
+    for ax, (key, title) in zip(axes, titles.items(), strict=True):
         bars = ax.bar(names, grads[key], color=colors)
         ax.bar_label(bars, labels=["0" if g == 0 else f"{g:.2g}" for g in grads[key]], fontsize=8)
         ax.set_title(title, fontsize=10)
@@ -701,9 +838,16 @@ def plot_budget_curves(e2e: History, finetune: History, incubation_steps: int, a
     e2e_rows = [r for r in e2e.epochs if "val_acc" in r]
     ax.plot([r["step"] for r in e2e_rows], [r["val_acc"] for r in e2e_rows], label="E2E")
     ft_rows = [r for r in finetune.epochs if "val_acc" in r]
-    ax.plot([incubation_steps] + [incubation_steps + r["step"] for r in ft_rows],
-            [assembled_acc] + [r["val_acc"] for r in ft_rows], "o-", ms=3, label="assembled, then fine-tuned")
-    ax.axvspan(0, incubation_steps, color=_TARGET_COLOR, alpha=0.15, label="incubation (each stage separately)")
+    ax.plot(
+        [incubation_steps] + [incubation_steps + r["step"] for r in ft_rows],
+        [assembled_acc] + [r["val_acc"] for r in ft_rows],
+        "o-",
+        ms=3,
+        label="assembled, then fine-tuned",
+    )
+    ax.axvspan(
+        0, incubation_steps, color=_TARGET_COLOR, alpha=0.15, label="incubation (each stage separately)"
+    )
     ax.set_xlabel("updates of every target block")
     ax.set_ylabel("val accuracy")
     ax.legend(fontsize=8)
@@ -713,11 +857,13 @@ def plot_budget_curves(e2e: History, finetune: History, incubation_steps: int, a
 
 # --------------------------------------------------------------------------- demo (torchrun)
 
+
 def demo_problem(steps: int = 30, seed: int = 0) -> tuple[DeepIncubation, Dataset]:
     """A small incubation on the digits, meta model already pretrained (1 thread, deterministic)."""
     data = load_dataset("digits", seed=seed, verbose=False)
-    meta, target = make_pair("resmlp", data.input_shape, data.num_classes, width=32, blocks_per_stage=2,
-                             seed=seed)
+    meta, target = make_pair(
+        "resmlp", data.input_shape, data.num_classes, width=32, blocks_per_stage=2, seed=seed
+    )
     config = IncubationConfig(meta_steps=steps, incubation_steps=steps, finetune_steps=steps)
     inc = DeepIncubation(meta, target, data.input_shape, config, paper_train(lr=2e-3, seed=seed))
     with torch_threads(config.threads):
@@ -726,8 +872,10 @@ def demo_problem(steps: int = 30, seed: int = 0) -> tuple[DeepIncubation, Datase
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Deep Incubation demo: incubate the 4 stages of a "
-                                     "residual MLP on the digits in parallel and save the assembled weights.")
+    parser = argparse.ArgumentParser(
+        description="Deep Incubation demo: incubate the 4 stages of a "
+        "residual MLP on the digits in parallel and save the assembled weights."
+    )
     parser.add_argument("--demo", action="store_true", help="run the demo (the only mode)")
     parser.add_argument("--out", required=True, help="where rank 0 saves the assembled state dict")
     parser.add_argument("--steps", type=int, default=30)

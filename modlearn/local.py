@@ -1,4 +1,5 @@
-"""Training without end-to-end backprop: greedy layer-wise, decoupled greedy (DGL), kernel proxy, Forward-Forward.
+"""Training without end-to-end backprop: greedy layer-wise, decoupled greedy (DGL), kernel proxy,
+Forward-Forward.
 
 The map (Duan & Principe, "Training Deep Architectures Without End-to-End Backpropagation", 2021/2022):
 
@@ -12,12 +13,13 @@ A `BlockModel` (`modlearn.models.MLP` or `CNN`) is cut into `K` modules along it
 gets an auxiliary head, the last module uses the model's own head. Everything trains with the one
 loop, `modlearn.train.fit`. Introduced in `tutorials/02_local_training.ipynb`.
 """
+
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -32,8 +34,13 @@ from .validate import ConfigFields, check_type
 
 MODES = ("e2e", "greedy", "dgl", "kernel", "ff")
 HEADS = ("linear", "mlp", "conv")
-MODE_NAMES = {"e2e": "E2E backprop", "greedy": "greedy (sequential)", "dgl": "DGL (decoupled)",
-              "kernel": "kernel proxy", "ff": "Forward-Forward"}
+MODE_NAMES = {
+    "e2e": "E2E backprop",
+    "greedy": "greedy (sequential)",
+    "dgl": "DGL (decoupled)",
+    "kernel": "kernel proxy",
+    "ff": "Forward-Forward",
+}
 
 
 @dataclass
@@ -73,12 +80,19 @@ class LocalConfig:
 
 # --------------------------------------------------------------------------- modules and heads
 
+
 def check_block_model(model: nn.Module) -> None:
     """Raise a `ValueError` unless `model` has an ordered `blocks` list and a `head`."""
     blocks = getattr(model, "blocks", None)
-    if not isinstance(blocks, nn.ModuleList) or len(blocks) == 0 or not isinstance(getattr(model, "head", None), nn.Module):
-        raise ValueError(f"{type(model).__name__} has no `blocks` (nn.ModuleList) and `head`: local training cuts a "
-                         "model along its blocks; build it with modlearn.models (MLP, CNN) or subclass BlockModel")
+    if (
+        not isinstance(blocks, nn.ModuleList)
+        or len(blocks) == 0
+        or not isinstance(getattr(model, "head", None), nn.Module)
+    ):
+        raise ValueError(
+            f"{type(model).__name__} has no `blocks` (nn.ModuleList) and `head`: local training cuts a "
+            "model along its blocks; build it with modlearn.models (MLP, CNN) or subclass BlockModel"
+        )
 
 
 def split_blocks(num_blocks: int, num_modules: int | None) -> list[tuple[int, int]]:
@@ -88,14 +102,17 @@ def split_blocks(num_blocks: int, num_modules: int | None) -> list[tuple[int, in
     """
     k = num_blocks if num_modules is None else num_modules
     if not 1 <= k <= num_blocks:
-        raise ValueError(f"K={k} modules cannot be cut from a model with {num_blocks} blocks: choose K between 1 "
-                         f"and {num_blocks}, or build a deeper model (more hidden widths / channels)")
+        raise ValueError(
+            f"K={k} modules cannot be cut from a model with {num_blocks} blocks: choose K between 1 "
+            f"and {num_blocks}, or build a deeper model (more hidden widths / channels)"
+        )
     edges = [round(i * num_blocks / k) for i in range(k + 1)]
-    return list(zip(edges[:-1], edges[1:]))
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
-def make_aux_head(feature_shape: Sequence[int], num_classes: int, kind: str = "linear",
-                  hidden: int = 256) -> nn.Module:
+def make_aux_head(
+    feature_shape: Sequence[int], num_classes: int, kind: str = "linear", hidden: int = 256
+) -> nn.Module:
     """An auxiliary classifier for features of `feature_shape` (one sample: `(d,)` or `(C, H, W)`).
 
     `linear`: (global average pool, then) a Linear. `mlp`: pool to 2x2, flatten, two hidden
@@ -104,8 +121,10 @@ def make_aux_head(feature_shape: Sequence[int], num_classes: int, kind: str = "l
     if kind not in HEADS:
         raise ValueError(f"unknown aux_head {kind!r}: choose one of {HEADS}")
     if len(feature_shape) not in (1, 3):
-        raise ValueError(f"feature shape {tuple(feature_shape)} is neither (d,) nor (C, H, W): aux heads are "
-                         "built for MLP and CNN blocks")
+        raise ValueError(
+            f"feature shape {tuple(feature_shape)} is neither (d,) nor (C, H, W): aux heads are "
+            "built for MLP and CNN blocks"
+        )
     channels = feature_shape[0]
     image = len(feature_shape) == 3
     if kind == "conv" and not image:
@@ -116,10 +135,22 @@ def make_aux_head(feature_shape: Sequence[int], num_classes: int, kind: str = "l
     if kind == "mlp":
         pool = [nn.AdaptiveAvgPool2d(2), nn.Flatten()] if image else []
         width = channels * 4 if image else channels
-        return nn.Sequential(*pool, nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                             nn.Linear(hidden, num_classes))
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+        return nn.Sequential(
+            *pool,
+            nn.Linear(width, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+    return nn.Sequential(
+        nn.Conv2d(channels, channels, 3, padding=1),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels, num_classes),
+    )
 
 
 class LocalNet(nn.Module):
@@ -129,8 +160,15 @@ class LocalNet(nn.Module):
     `LocalNet` trains the model, and `LocalNet(x) == model(x)`: `(batch, ...) -> (batch, classes)`.
     """
 
-    def __init__(self, model: BlockModel, input_shape: Sequence[int], num_classes: int,
-                 num_modules: int | None = None, aux_head: str = "linear", aux_hidden: int = 256) -> None:
+    def __init__(
+        self,
+        model: BlockModel,
+        input_shape: Sequence[int],
+        num_classes: int,
+        num_modules: int | None = None,
+        aux_head: str = "linear",
+        aux_hidden: int = 256,
+    ) -> None:
         super().__init__()
         check_block_model(model)
         self.model = model
@@ -163,6 +201,7 @@ def stage_output_shapes(stages: Sequence[nn.Module], input_shape: Sequence[int])
 
 # --------------------------------------------------------------------------- objectives
 
+
 class DecoupledObjective(Objective):
     """DGL: every step, stage k trains on its *detached* input with its own head and loss.
 
@@ -177,7 +216,7 @@ class DecoupledObjective(Objective):
     def __call__(self, model: LocalNet, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         x, y = batch
         h, total, metrics = x, torch.zeros((), device=x.device), {}
-        for k, (stage, head) in enumerate(zip(model.stages, model.heads)):
+        for k, (stage, head) in enumerate(zip(model.stages, model.heads, strict=True)):
             h = stage(h.detach())
             logits = head(h)
             loss = F.cross_entropy(logits.float(), y)
@@ -193,13 +232,17 @@ class DecoupledObjective(Objective):
 
 
 class UnitVectors(nn.Module):
-    """`(n, d)` or `(n, C, H, W)` -> unit-norm `(n, d)` rows (maps average-pooled): kerNET's normalised features."""
+    """`(n, d)` or `(n, C, H, W)` -> unit-norm `(n, d)` rows (maps average-pooled).
+
+    kerNET's normalised features."""
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return F.normalize(as_vectors(h), dim=1)
 
 
-def kernel_modules(model: BlockModel, input_shape: Sequence[int], num_classes: int) -> tuple[nn.Module, nn.Module]:
+def kernel_modules(
+    model: BlockModel, input_shape: Sequence[int], num_classes: int
+) -> tuple[nn.Module, nn.Module]:
     """The kernel method's two modules: all blocks + `UnitVectors` (hidden), and a new output `Linear`."""
     check_block_model(model)
     hidden = nn.Sequential(*model.blocks, UnitVectors())
@@ -217,7 +260,9 @@ def kernel_alignment(features: torch.Tensor, labels: torch.Tensor, kernel_min: f
     """
     z = F.normalize(as_vectors(features).float(), dim=1)
     if z.shape[0] != labels.shape[0] or z.shape[0] < 2:
-        raise ValueError(f"{z.shape[0]} feature rows and {labels.shape[0]} labels: need the same number, >= 2")
+        raise ValueError(
+            f"{z.shape[0]} feature rows and {labels.shape[0]} labels: need the same number, >= 2"
+        )
     upper = torch.ones(len(z), len(z), dtype=torch.bool, device=z.device).triu(diagonal=1)
     kernel = (z @ z.T)[upper]
     ideal = torch.where(labels[:, None] == labels[None, :], 1.0, float(kernel_min)).to(kernel)[upper]
@@ -256,8 +301,10 @@ class ForwardForwardNet(nn.Module):
     def __init__(self, model: BlockModel, num_classes: int) -> None:
         super().__init__()
         if not isinstance(model, MLP):
-            raise ValueError(f"Forward-Forward is built here for an MLP, not a {type(model).__name__}: "
-                             "use ml.make_model('mlp', ...)")
+            raise ValueError(
+                f"Forward-Forward is built here for an MLP, not a {type(model).__name__}: "
+                "use ml.make_model('mlp', ...)"
+            )
         if model.widths[0] < num_classes:
             raise ValueError(f"{model.widths[0]} inputs cannot hold a one-hot label of {num_classes} classes")
         self.layers, self.num_classes = model.blocks, num_classes
@@ -265,7 +312,7 @@ class ForwardForwardNet(nn.Module):
     def overlay(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """`x: (batch, ...)` flattened, with `onehot(labels) * max(x)` in its first `num_classes` inputs."""
         flat = x.flatten(1).clone()
-        flat[:, :self.num_classes] = 0.0
+        flat[:, : self.num_classes] = 0.0
         flat[torch.arange(len(flat), device=flat.device), labels] = flat.amax(dim=1)
         return flat
 
@@ -326,6 +373,7 @@ class ForwardForwardObjective(Objective):
 
 # --------------------------------------------------------------------------- training
 
+
 @dataclass
 class LocalRun:
     """What `train_local` returns: the trained model, the module that classifies, histories, timings.
@@ -358,8 +406,9 @@ class LocalRun:
         return sum(row["seconds"] for h in self.histories for row in h.epochs) / self.epochs
 
 
-def train_local(model: BlockModel, data: Dataset, config: LocalConfig | None = None,
-                train: TrainConfig | None = None) -> LocalRun:
+def train_local(
+    model: BlockModel, data: Dataset, config: LocalConfig | None = None, train: TrainConfig | None = None
+) -> LocalRun:
     """Train `model` in place with `config.mode`, using `fit` once per module (or once for all).
 
     - `e2e`: one `fit` of the whole model; linear probes are then fitted on its frozen blocks
@@ -372,9 +421,15 @@ def train_local(model: BlockModel, data: Dataset, config: LocalConfig | None = N
     - `ff`: one `fit` with `ForwardForwardObjective` on an MLP.
     `train` is the loop's config; greedy and kernel spend `train.epochs` on each module.
     """
-    check_type("data", data, Dataset, owner="train_local", hint="pass a Dataset, e.g. ml.load_dataset('digits')")
-    check_type("config", config, LocalConfig, owner="train_local", optional=True, hint="pass a LocalConfig(mode=...)")
-    check_type("train", train, TrainConfig, owner="train_local", optional=True, hint="pass a TrainConfig(...)")
+    check_type(
+        "data", data, Dataset, owner="train_local", hint="pass a Dataset, e.g. ml.load_dataset('digits')"
+    )
+    check_type(
+        "config", config, LocalConfig, owner="train_local", optional=True, hint="pass a LocalConfig(mode=...)"
+    )
+    check_type(
+        "train", train, TrainConfig, owner="train_local", optional=True, hint="pass a TrainConfig(...)"
+    )
     check_block_model(model)
     config, train = config or LocalConfig(), train or TrainConfig()
     start = time.perf_counter()
@@ -384,7 +439,9 @@ def train_local(model: BlockModel, data: Dataset, config: LocalConfig | None = N
 
 def local_net(model: BlockModel, data: Dataset, config: LocalConfig) -> LocalNet:
     """`model` cut into `config.num_modules` modules with `config.aux_head` heads for `data`."""
-    return LocalNet(model, data.input_shape, data.num_classes, config.num_modules, config.aux_head, config.aux_hidden)
+    return LocalNet(
+        model, data.input_shape, data.num_classes, config.num_modules, config.aux_head, config.aux_hidden
+    )
 
 
 def _train_e2e(model: BlockModel, data: Dataset, config: LocalConfig, train: TrainConfig):
@@ -399,9 +456,15 @@ def _train_e2e(model: BlockModel, data: Dataset, config: LocalConfig, train: Tra
 def _train_greedy(model: BlockModel, data: Dataset, config: LocalConfig, train: TrainConfig):
     net, histories = local_net(model, data, config), []
     modules = len(net.stages)
-    for k, (stage, head) in enumerate(zip(net.stages, net.heads)):
-        histories.append(fit_on_frozen(net.prefix(k), nn.Sequential(stage, head), data,
-                                       replace(train, desc=f"module {k + 1}/{modules}")))
+    for k, (stage, head) in enumerate(zip(net.stages, net.heads, strict=True)):
+        histories.append(
+            fit_on_frozen(
+                net.prefix(k),
+                nn.Sequential(stage, head),
+                data,
+                replace(train, desc=f"module {k + 1}/{modules}"),
+            )
+        )
         if histories[-1].interrupted:
             report_interrupt("modules", list(range(1, k + 1)), list(range(k + 1, modules + 1)))
             break
@@ -415,7 +478,12 @@ def _train_dgl(model: BlockModel, data: Dataset, config: LocalConfig, train: Tra
 
 def _train_kernel(model: BlockModel, data: Dataset, config: LocalConfig, train: TrainConfig):
     hidden, output = kernel_modules(model, data.input_shape, data.num_classes)
-    first = fit(hidden, data, replace(train, desc="hidden module"), objective=KernelAlignmentObjective(config.kernel_min))
+    first = fit(
+        hidden,
+        data,
+        replace(train, desc="hidden module"),
+        objective=KernelAlignmentObjective(config.kernel_min),
+    )
     second = fit_on_frozen(hidden, output, data, replace(train, desc="output layer"))
     return [first, second], nn.Sequential(hidden, output), None
 
@@ -425,8 +493,13 @@ def _train_ff(model: BlockModel, data: Dataset, config: LocalConfig, train: Trai
     return [fit(ff, data, train, objective=ForwardForwardObjective(config.ff_theta))], ff, None
 
 
-_TRAINERS: dict[str, Callable] = {"e2e": _train_e2e, "greedy": _train_greedy, "dgl": _train_dgl,
-                                  "kernel": _train_kernel, "ff": _train_ff}
+_TRAINERS: dict[str, Callable] = {
+    "e2e": _train_e2e,
+    "greedy": _train_greedy,
+    "dgl": _train_dgl,
+    "kernel": _train_kernel,
+    "ff": _train_ff,
+}
 
 
 def fit_on_frozen(frozen: nn.Module, trainable: nn.Module, data: Dataset, train: TrainConfig) -> History:
@@ -435,6 +508,7 @@ def fit_on_frozen(frozen: nn.Module, trainable: nn.Module, data: Dataset, train:
     `frozen` is never run in training mode or touched by the optimizer; an empty `frozen` passes
     the inputs through.
     """
+
     def cached(split: Split) -> Split:
         if not list(frozen.parameters()):
             return split
@@ -445,6 +519,7 @@ def fit_on_frozen(frozen: nn.Module, trainable: nn.Module, data: Dataset, train:
 
 # --------------------------------------------------------------------------- measurements
 
+
 @torch.no_grad()
 def module_accuracies(run: LocalRun, split: Split, batch_size: int = 2048) -> list[float]:
     """Accuracy of each module's auxiliary head (a probe for E2E) on `split`; the last is the model's.
@@ -453,13 +528,15 @@ def module_accuracies(run: LocalRun, split: Split, batch_size: int = 2048) -> li
     """
     net = run.net
     if net is None:
-        raise ValueError(f"mode {run.mode!r} has no auxiliary heads per module: use ml.evaluate(run.classifier, split)")
+        raise ValueError(
+            f"mode {run.mode!r} has no auxiliary heads per module: use ml.evaluate(run.classifier, split)"
+        )
     device = next(net.parameters()).device
     net.eval()
     correct = torch.zeros(len(net.stages))
     for x, y in iterate_batches(split.x.to(device), split.y.to(device), batch_size, shuffle=False):
         h = x
-        for k, (stage, head) in enumerate(zip(net.stages, net.heads)):
+        for k, (stage, head) in enumerate(zip(net.stages, net.heads, strict=True)):
             h = stage(h)
             correct[k] += (head(h).argmax(dim=1) == y).sum().cpu()
     return (correct / len(split)).tolist()
@@ -478,7 +555,7 @@ class SavedTensorMeter:
         self.alive: dict[tuple, list[int]] = {}
         self.current = self.peak = 0
 
-    def __enter__(self) -> "SavedTensorMeter":
+    def __enter__(self) -> SavedTensorMeter:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack)
         self._hooks.__enter__()
         return self
@@ -551,17 +628,21 @@ def activation_bytes(model: BlockModel, batch: Batch, config: LocalConfig, num_c
         hidden, output = kernel_modules(model, x.shape[1:], num_classes)
         with torch.no_grad():
             features = hidden.eval()(x)
-        return max(step_activation_bytes(hidden, KernelAlignmentObjective(config.kernel_min), batch),
-                   step_activation_bytes(output, CrossEntropy(), (features, y)))
+        return max(
+            step_activation_bytes(hidden, KernelAlignmentObjective(config.kernel_min), batch),
+            step_activation_bytes(output, CrossEntropy(), (features, y)),
+        )
     net = LocalNet(model, x.shape[1:], num_classes, config.num_modules, config.aux_head, config.aux_hidden)
     if config.mode == "e2e":
         return step_activation_bytes(model, CrossEntropy(), batch)
     if config.mode == "dgl":
         return step_activation_bytes(net, DecoupledObjective(), batch)
     if config.mode == "ff":
-        return step_activation_bytes(ForwardForwardNet(model, num_classes), ForwardForwardObjective(config.ff_theta), batch)
+        return step_activation_bytes(
+            ForwardForwardNet(model, num_classes), ForwardForwardObjective(config.ff_theta), batch
+        )
     peaks = []
-    for k, (stage, head) in enumerate(zip(net.stages, net.heads)):
+    for k, (stage, head) in enumerate(zip(net.stages, net.heads, strict=True)):
         with torch.no_grad():
             inputs = net.prefix(k).eval()(x)
         peaks.append(step_activation_bytes(nn.Sequential(stage, head), CrossEntropy(), (inputs, y)))
@@ -574,9 +655,11 @@ def measure(run: LocalRun, data: Dataset, batch_size: int = 128) -> dict[str, fl
 
     device = next(run.model.parameters()).device
     batch = (data.train.x[:batch_size].to(device), data.train.y[:batch_size].to(device))
-    return {"test_acc": evaluate(run.classifier, data)["acc"],
-            "activation_bytes": activation_bytes(run.model, batch, run.config, data.num_classes),
-            "seconds_per_epoch": run.seconds_per_epoch}
+    return {
+        "test_acc": evaluate(run.classifier, data)["acc"],
+        "activation_bytes": activation_bytes(run.model, batch, run.config, data.num_classes),
+        "seconds_per_epoch": run.seconds_per_epoch,
+    }
 
 
 def format_comparison(rows: dict[str, dict[str, float]], baseline: str = "e2e") -> str:
@@ -585,12 +668,15 @@ def format_comparison(rows: dict[str, dict[str, float]], baseline: str = "e2e") 
     lines = [f"{'method':<22}{'test acc':>10}{'activations/step':>18}{'vs E2E':>8}{'s/epoch':>9}"]
     for mode, row in rows.items():
         ratio = f"{row['activation_bytes'] / base:.2f}x" if base else "-"
-        lines.append(f"{MODE_NAMES.get(mode, mode):<22}{row['test_acc']:>10.3f}"
-                     f"{row['activation_bytes'] / 1024:>15.0f} KB{ratio:>8}{row['seconds_per_epoch']:>9.2f}")
+        lines.append(
+            f"{MODE_NAMES.get(mode, mode):<22}{row['test_acc']:>10.3f}"
+            f"{row['activation_bytes'] / 1024:>15.0f} KB{ratio:>8}{row['seconds_per_epoch']:>9.2f}"
+        )
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- pictures
+
 
 def plot_module_accuracies(curves: dict[str, Sequence[float]], title: str | None = None):
     """Test accuracy of each module's head (probe for E2E), one line per method. Returns the figure."""
@@ -626,53 +712,99 @@ def plot_taxonomy(num_modules: int = 3):
         xs = [1.0 + 2.1 * k for k in range(num_modules)]
         for k, x in enumerate(xs):
             gray = frozen and k < num_modules - 1
-            ax.add_patch(plt.Rectangle((x, y), 1.4, 0.4, facecolor="#dddddd" if gray else "#cfe2f3",
-                                       edgecolor="black"))
-            ax.text(x + 0.7, y + 0.2, f"module {k + 1}" + (" (frozen)" if gray else ""), ha="center",
-                    va="center", fontsize=7)
+            ax.add_patch(
+                plt.Rectangle((x, y), 1.4, 0.4, facecolor="#dddddd" if gray else "#cfe2f3", edgecolor="black")
+            )
+            ax.text(
+                x + 0.7,
+                y + 0.2,
+                f"module {k + 1}" + (" (frozen)" if gray else ""),
+                ha="center",
+                va="center",
+                fontsize=7,
+            )
             start = 0.35 if k == 0 else xs[k - 1] + 1.4
             ax.annotate("", (x, y + 0.2), (start, y + 0.2), arrowprops=dict(arrowstyle="->", color="black"))
             if local:
                 target = "aux head" if heads else "goodness"
-                ax.annotate("", (x + 0.7, y - 0.05), (x + 0.7, y - 0.3),
-                            arrowprops=dict(arrowstyle="->", color="crimson"))
+                ax.annotate(
+                    "",
+                    (x + 0.7, y - 0.05),
+                    (x + 0.7, y - 0.3),
+                    arrowprops=dict(arrowstyle="->", color="crimson"),
+                )
                 ax.text(x + 0.75, y - 0.28, f"{target} {k + 1}: loss", fontsize=6.5, color="crimson")
         end = xs[-1] + 1.4
         ax.annotate("", (end + 0.6, y + 0.2), (end, y + 0.2), arrowprops=dict(arrowstyle="->", color="black"))
         ax.text(end + 0.65, y + 0.2, "output", va="center", fontsize=7)
         if not local:
-            ax.annotate("", (xs[0], y - 0.15), (end + 0.6, y - 0.15),
-                        arrowprops=dict(arrowstyle="->", color="crimson", lw=1.5))
-            ax.text(end + 0.65, y - 0.15, "one loss, gradient through every module", fontsize=6.5,
-                    color="crimson", va="center")
-    ax.text(0.0, -0.7, "black: forward pass   red: where gradients flow (a red arrow that stops at a module "
-            "boundary = no global backward pass)", fontsize=8)
+            ax.annotate(
+                "",
+                (xs[0], y - 0.15),
+                (end + 0.6, y - 0.15),
+                arrowprops=dict(arrowstyle="->", color="crimson", lw=1.5),
+            )
+            ax.text(
+                end + 0.65,
+                y - 0.15,
+                "one loss, gradient through every module",
+                fontsize=6.5,
+                color="crimson",
+                va="center",
+            )
+    ax.text(
+        0.0,
+        -0.7,
+        "black: forward pass   red: where gradients flow (a red arrow that stops at a module "
+        "boundary = no global backward pass)",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
 
-def train_modes(make_model: Callable[[], BlockModel], data: Dataset, modes: Sequence[str],
-                train: TrainConfig | None = None, **config) -> dict[str, LocalRun]:
-    """`{mode: train_local(make_model(), data, LocalConfig(mode, **config), train)}`: same model, same data."""
+def train_modes(
+    make_model: Callable[[], BlockModel],
+    data: Dataset,
+    modes: Sequence[str],
+    train: TrainConfig | None = None,
+    **config,
+) -> dict[str, LocalRun]:
+    """`{mode: train_local(make_model(), data, LocalConfig(mode, **config), train)}`.
+
+    Same model, same data for every mode."""
     return {mode: train_local(make_model(), data, LocalConfig(mode, **config), train) for mode in modes}
 
 
-def sweep_modules(make_model: Callable[[], BlockModel], data: Dataset, module_counts: Sequence[int],
-                  modes: Sequence[str] = ("greedy", "dgl"), train: TrainConfig | None = None,
-                  aux_head: str = "linear") -> dict[int, dict[str, dict[str, float]]]:
+def sweep_modules(
+    make_model: Callable[[], BlockModel],
+    data: Dataset,
+    module_counts: Sequence[int],
+    modes: Sequence[str] = ("greedy", "dgl"),
+    train: TrainConfig | None = None,
+    aux_head: str = "linear",
+) -> dict[int, dict[str, dict[str, float]]]:
     """Train a fresh `make_model()` with each mode at each K; `{K: {mode: measure(...) row}}`."""
-    return {k: {mode: measure(run, data) for mode, run in
-                train_modes(make_model, data, modes, train, num_modules=k, aux_head=aux_head).items()}
-            for k in module_counts}
+    return {
+        k: {
+            mode: measure(run, data)
+            for mode, run in train_modes(
+                make_model, data, modes, train, num_modules=k, aux_head=aux_head
+            ).items()
+        }
+        for k in module_counts
+    }
 
 
 def plot_sweep(sweep: dict[int, dict[str, dict[str, float]]], highlight: int | None = None):
     """Test accuracy and activation memory against the number of modules K, one line per mode."""
     fig, (acc_ax, mem_ax) = plt.subplots(1, 2, figsize=(10, 3.3))
     counts = sorted(sweep)
-    for mode, style in zip(sweep[counts[0]], ("o-", "s--", "^:")):
+    for mode, style in zip(sweep[counts[0]], ("o-", "s--", "^:"), strict=False):
         for ax, key, scale in ((acc_ax, "test_acc", 1.0), (mem_ax, "activation_bytes", 1 / 1024)):
-            ax.plot(counts, [sweep[k][mode][key] * scale for k in counts], style, label=MODE_NAMES.get(mode, mode))
+            ax.plot(
+                counts, [sweep[k][mode][key] * scale for k in counts], style, label=MODE_NAMES.get(mode, mode)
+            )
     for ax, ylabel in ((acc_ax, "test accuracy"), (mem_ax, "activations per step (KB)")):
         if highlight is not None:
             ax.axvline(highlight, color="gray", ls="--", lw=1)
@@ -681,8 +813,10 @@ def plot_sweep(sweep: dict[int, dict[str, dict[str, float]]], highlight: int | N
         ax.set_xticks(counts)
         ax.legend(fontsize=8)
     if highlight in sweep:
-        row = " | ".join(f"{MODE_NAMES.get(m, m)}: acc {r['test_acc']:.3f}, {r['activation_bytes'] / 1024:.0f} KB"
-                         for m, r in sweep[highlight].items())
+        row = " | ".join(
+            f"{MODE_NAMES.get(m, m)}: acc {r['test_acc']:.3f}, {r['activation_bytes'] / 1024:.0f} KB"
+            for m, r in sweep[highlight].items()
+        )
         fig.suptitle(f"K = {highlight}: {row}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -5,11 +5,13 @@ Incubation (03) and NeMo (05) cut models along `blocks`; circuit discovery (07) 
 layers of an `MLP` or of a `SpatialMLP` (the contract `bimt.BioMLP` fulfils, which drawing uses too).
 Introduced in `tutorials/01_e2e_backprop.ipynb`.
 """
+
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -44,15 +46,20 @@ class MLP(BlockModel):
     Block k is `Linear -> activation` (block 0 flattens its input first); the head is a `Linear`.
     """
 
-    def __init__(self, input_shape: int | Sequence[int], hidden: Sequence[int] = (256, 256, 256),
-                 num_classes: int = 10, activation: type[nn.Module] = nn.ReLU) -> None:
+    def __init__(
+        self,
+        input_shape: int | Sequence[int],
+        hidden: Sequence[int] = (256, 256, 256),
+        num_classes: int = 10,
+        activation: type[nn.Module] = nn.ReLU,
+    ) -> None:
         super().__init__()
         in_features = input_shape if isinstance(input_shape, int) else math.prod(input_shape)
         if not hidden or any(int(h) < 1 for h in hidden):
             raise ValueError(f"hidden={tuple(hidden)} must be a non-empty list of positive widths")
         widths = [in_features, *hidden]
         self.blocks = nn.ModuleList()
-        for k, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+        for k, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             layers: list[nn.Module] = [nn.Flatten()] if k == 0 else []
             self.blocks.append(nn.Sequential(*layers, nn.Linear(fan_in, fan_out), activation()))
         self.head = nn.Linear(widths[-1], num_classes)
@@ -66,8 +73,13 @@ class CNN(BlockModel):
     pixels); the head is global average pooling and a `Linear`. Works for 8x8 digits and 32x32 CIFAR.
     """
 
-    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (32, 64, 128),
-                 num_classes: int = 10, image_size: int = 28) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: Sequence[int] = (32, 64, 128),
+        num_classes: int = 10,
+        image_size: int = 28,
+    ) -> None:
         super().__init__()
         if not channels:
             raise ValueError("channels must list at least one conv width, e.g. (32, 64)")
@@ -166,9 +178,17 @@ class TinyViT(BlockModel):
     (16 patches), so 8x8 digits and 28x28 MNIST cost the same.
     """
 
-    def __init__(self, image_size: int = 28, in_channels: int = 1, num_classes: int = 10,
-                 dim: int = 64, depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0,
-                 patch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        image_size: int = 28,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        dim: int = 64,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        patch_size: int | None = None,
+    ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth={depth} must be >= 1")
@@ -206,8 +226,10 @@ def squared_edges(weight: torch.Tensor, name: str = "W") -> torch.Tensor:
         return weight.float() ** 2
     if weight.ndim == 4:
         return (weight.float() ** 2).sum(dim=(2, 3))
-    raise ValueError(f"{name} has shape {tuple(weight.shape)}: expected a matrix (out, in) "
-                     "or a conv weight (out, in, kh, kw)")
+    raise ValueError(
+        f"{name} has shape {tuple(weight.shape)}: expected a matrix (out, in) "
+        "or a conv weight (out, in, kh, kw)"
+    )
 
 
 MODELS = {"mlp": MLP, "cnn": CNN, "vit": TinyViT}
@@ -221,12 +243,18 @@ def make_model(kind: str, input_shape: Sequence[int], num_classes: int = 10, **k
     check_choice("kind", kind, sorted(MODELS), owner="make_model")
     input_shape = check_shape("input_shape", input_shape, 3, owner="make_model")
     num_classes = check_int("num_classes", num_classes, 1, owner="make_model")
-    allowed = set(inspect.signature(MODELS[kind]).parameters) - {"input_shape", "in_channels", "image_size",
-                                                                 "num_classes"}
+    allowed = set(inspect.signature(MODELS[kind]).parameters) - {
+        "input_shape",
+        "in_channels",
+        "image_size",
+        "num_classes",
+    }
     for name in kwargs:
         if name not in allowed:
-            raise ValueError(f"make_model({name}=...): {name} is not a setting of {kind!r} models; "
-                             f"choose among {sorted(allowed)}")
+            raise ValueError(
+                f"make_model({name}=...): {name} is not a setting of {kind!r} models; "
+                f"choose among {sorted(allowed)}"
+            )
     c, h, _ = input_shape
     if kind == "mlp":
         return MLP(input_shape, num_classes=num_classes, **kwargs)
@@ -241,6 +269,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 # --------------------------------------------------------------------------- residual MLP (notebook 03)
+
 
 class ResidualBlock(nn.Module):
     """Pre-norm residual MLP block: `x + fc2(GELU(fc1(LN(x))))`. `(batch, width)` -> same shape."""
@@ -262,8 +291,14 @@ class ResidualMLP(BlockModel):
     stages along `blocks` (Deep Incubation, `tutorials/03_deep_incubation.ipynb`).
     """
 
-    def __init__(self, input_shape: int | Sequence[int], width: int = 128, depth: int = 4,
-                 num_classes: int = 10, expansion: float = 2.0) -> None:
+    def __init__(
+        self,
+        input_shape: int | Sequence[int],
+        width: int = 128,
+        depth: int = 4,
+        num_classes: int = 10,
+        expansion: float = 2.0,
+    ) -> None:
         super().__init__()
         in_features = input_shape if isinstance(input_shape, int) else math.prod(input_shape)
         if width < 1 or depth < 1:
@@ -274,6 +309,7 @@ class ResidualMLP(BlockModel):
 
 
 # --------------------------------------------------------------------------- token transformer (notebook 04)
+
 
 class TokenEmbed(nn.Module):
     """Token ids -> vectors: learned embeddings, a readout token in front, learned positions.
@@ -289,8 +325,9 @@ class TokenEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_floating_point() or x.ndim != 2:
-            raise ValueError(f"TokenEmbed takes integer token ids of shape (batch, T); got {x.dtype} "
-                             f"{tuple(x.shape)}")
+            raise ValueError(
+                f"TokenEmbed takes integer token ids of shape (batch, T); got {x.dtype} {tuple(x.shape)}"
+            )
         tokens = self.embed(x)
         return torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1) + self.pos
 
@@ -302,8 +339,9 @@ class ModularTransformer(BlockModel):
     `x: (batch, 2)` int64 pairs -> logits `(batch, p)`. Block 0 embeds; blocks 1..depth attend.
     """
 
-    def __init__(self, p: int = 59, dim: int = 128, depth: int = 1, heads: int = 4,
-                 mlp_ratio: float = 4.0) -> None:
+    def __init__(
+        self, p: int = 59, dim: int = 128, depth: int = 1, heads: int = 4, mlp_ratio: float = 4.0
+    ) -> None:
         super().__init__()
         if p < 2 or depth < 1:
             raise ValueError(f"p={p} must be >= 2 and depth={depth} >= 1")

@@ -12,13 +12,14 @@ the layer's (pooled) input. After training, a unit belongs to class c when its m
 `threshold` of the class-c training samples; the module for a set of classes is the union of theirs,
 physically pruned into a smaller standalone network. Introduced in `tutorials/05_nemo.ipynb`.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -37,6 +38,7 @@ METHODS = ("standard", "mwt", "nemo")
 
 
 # --------------------------------------------------------------------------- masked layers
+
 
 class MaskGenerator(nn.Module):
     """`pooled input (batch, in) -> mask (batch, out)`: Linear -> ReLU -> Linear -> tanh -> ReLU.
@@ -57,7 +59,7 @@ class MaskGenerator(nn.Module):
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return F.relu(torch.tanh(self.fc2(F.relu(self.fc1(pooled)))))
 
-    def pruned(self, in_keep: torch.Tensor, out_keep: torch.Tensor) -> "MaskGenerator":
+    def pruned(self, in_keep: torch.Tensor, out_keep: torch.Tensor) -> MaskGenerator:
         """A copy reading only the `in_keep` inputs and producing only the `out_keep` units."""
         new = copy.deepcopy(self)
         new.fc1 = _slice_linear(self.fc1, cols=in_keep)
@@ -121,19 +123,21 @@ class MaskedLinear(MaskedLayer):
     def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return mask.view(mask.shape[0], *([1] * (y.dim() - 2)), mask.shape[1]).to(y.dtype)
 
-    def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> "MaskedLinear":
+    def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> MaskedLinear:
         device = self.layer.weight.device
         in_keep, out_keep = _all_if_none(in_keep, self.layer.in_features, device), out_keep.to(device)
-        return MaskedLinear(_slice_linear(self.layer, rows=out_keep, cols=in_keep),
-                            self.generator.pruned(in_keep, out_keep)).to(device)
+        return MaskedLinear(
+            _slice_linear(self.layer, rows=out_keep, cols=in_keep), self.generator.pruned(in_keep, out_keep)
+        ).to(device)
 
 
 class MaskedConv2d(MaskedLayer):
     """Channel (kernel) masks on a conv (MwT): `BN(conv(x)) * m(x)`, the generator reading the
     global average pool of `x: (batch, C_in, H, W)`."""
 
-    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None,
-                 generator: MaskGenerator | None = None) -> None:
+    def __init__(
+        self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None, generator: MaskGenerator | None = None
+    ) -> None:
         super().__init__(conv.out_channels)
         self.layer, self.bn = conv, bn if bn is not None else nn.Identity()
         self.generator = generator or MaskGenerator(conv.in_channels, conv.out_channels, shrink_at=128)
@@ -147,11 +151,18 @@ class MaskedConv2d(MaskedLayer):
     def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return mask[:, :, None, None].to(y.dtype)
 
-    def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> "MaskedConv2d":
+    def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> MaskedConv2d:
         conv, device = self.layer, self.layer.weight.device
         in_keep, out_keep = _all_if_none(in_keep, conv.in_channels, device), out_keep.to(device)
-        small = nn.Conv2d(int(in_keep.sum()), int(out_keep.sum()), conv.kernel_size, conv.stride,
-                          conv.padding, conv.dilation, bias=conv.bias is not None)
+        small = nn.Conv2d(
+            int(in_keep.sum()),
+            int(out_keep.sum()),
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            bias=conv.bias is not None,
+        )
         small.weight.data = conv.weight.data[out_keep][:, in_keep].clone()
         if conv.bias is not None:
             small.bias.data = conv.bias.data[out_keep].clone()
@@ -165,8 +176,10 @@ def mask_layer(layer: nn.Module, bn: nn.BatchNorm2d | None = None) -> MaskedLaye
         return MaskedLinear(layer)
     if isinstance(layer, nn.Conv2d):
         return MaskedConv2d(layer, bn)
-    raise ValueError(f"cannot mask a {type(layer).__name__}: only nn.Linear (neuron masks) and "
-                     "nn.Conv2d (channel masks) can be masked")
+    raise ValueError(
+        f"cannot mask a {type(layer).__name__}: only nn.Linear (neuron masks) and "
+        "nn.Conv2d (channel masks) can be masked"
+    )
 
 
 def masked_model(model: BlockModel) -> BlockModel:
@@ -177,8 +190,9 @@ def masked_model(model: BlockModel) -> BlockModel:
     that write into the residual stream, `proj` and `fc2`, stay unmasked). The head is never masked.
     """
     if not isinstance(model, (MLP, CNN, TinyViT)):
-        raise ValueError(f"cannot mask a {type(model).__name__}: pass an MLP, CNN or TinyViT "
-                         "from modlearn.models")
+        raise ValueError(
+            f"cannot mask a {type(model).__name__}: pass an MLP, CNN or TinyViT from modlearn.models"
+        )
     model = copy.deepcopy(model)
     if isinstance(model, TinyViT):
         for block in model.blocks[1:]:
@@ -209,7 +223,9 @@ def masked_layers(model: nn.Module) -> dict[str, MaskedLayer]:
 def _require_masked(model: nn.Module) -> dict[str, MaskedLayer]:
     layers = masked_layers(model)
     if not layers:
-        raise ValueError(f"{type(model).__name__} has no masked layer: convert it with nemo.masked_model(model)")
+        raise ValueError(
+            f"{type(model).__name__} has no masked layer: convert it with nemo.masked_model(model)"
+        )
     return layers
 
 
@@ -222,6 +238,7 @@ def set_unit_filter(model: nn.Module, keep: Keep | None) -> None:
 
 
 # --------------------------------------------------------------------------- losses and objectives
+
 
 def _pair_cosines(masks: torch.Tensor) -> torch.Tensor:
     """`(batch, units)` -> `(batch, batch)` cosine similarities of the mask vectors."""
@@ -245,7 +262,8 @@ def cohesion_coupling_losses(masks: torch.Tensor, y: torch.Tensor) -> tuple[torc
 
 
 def supervised_contrastive_loss(masks: torch.Tensor, y: torch.Tensor, tau: float = 0.3) -> torch.Tensor:
-    """NeMo: mean over anchors i of `-log( sum_{j != i, y_j = y_i} e^{s_ij/tau} / sum_{j != i} e^{s_ij/tau} )`.
+    """NeMo: mean over anchors i of
+    `-log( sum_{j != i, y_j = y_i} e^{s_ij/tau} / sum_{j != i} e^{s_ij/tau} )`.
 
     `s_ij` is the cosine of masks i and j, `masks: (batch, units)`, `y: (batch,)`. Anchors with no
     other sample of their class are skipped (0 when none has one).
@@ -298,7 +316,10 @@ class MwTObjective(MaskObjective):
 
     def mask_loss(self, masks, y):
         cohesion, coupling = cohesion_coupling_losses(masks, y)
-        return self.alpha * cohesion + self.beta * coupling, {"cohesion_loss": cohesion, "coupling_loss": coupling}
+        return self.alpha * cohesion + self.beta * coupling, {
+            "cohesion_loss": cohesion,
+            "coupling_loss": coupling,
+        }
 
 
 class NeMoObjective(MaskObjective):
@@ -345,15 +366,19 @@ class ModularConfig:
         return CrossEntropy()
 
 
-def train_nemo(model: BlockModel, data, config: ModularConfig | None = None,
-               train: TrainConfig | None = None) -> tuple[BlockModel, History]:
-    """Mask `model` (a copy) and train it with `config.method`'s objective (NeMo, MwT or standard) through `fit`.
+def train_nemo(
+    model: BlockModel, data, config: ModularConfig | None = None, train: TrainConfig | None = None
+) -> tuple[BlockModel, History]:
+    """Mask `model` (a copy) and train it with `config.method`'s objective (NeMo, MwT or standard)
+    through `fit`.
 
     `train` is the loop's config, passed to `fit` unchanged. The mask generators are initialized
     from `train.seed`, so a run repeats exactly.
     """
     check_type("model", model, BlockModel, owner="train_nemo", hint="build it with ml.make_model(...)")
-    check_type("config", config, ModularConfig, owner="train_nemo", optional=True, hint="pass a ModularConfig(...)")
+    check_type(
+        "config", config, ModularConfig, owner="train_nemo", optional=True, hint="pass a ModularConfig(...)"
+    )
     check_type("train", train, TrainConfig, owner="train_nemo", optional=True, hint="pass a TrainConfig(...)")
     config, train = config or ModularConfig(), train or TrainConfig()
     if train.seed is not None:
@@ -364,6 +389,7 @@ def train_nemo(model: BlockModel, data, config: ModularConfig | None = None,
 
 
 # --------------------------------------------------------------------------- module extraction
+
 
 def _check_threshold(threshold: float) -> None:
     if not 0.0 <= threshold <= 1.0:
@@ -378,14 +404,15 @@ def collect_masks(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> 
     model.eval()
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     for start in range(0, len(x), batch_size):
-        model(x[start:start + batch_size].to(device))
+        model(x[start : start + batch_size].to(device))
         for name, layer in layers.items():
             chunks[name].append(layer.last_mask.cpu() > 0)
     return {name: torch.cat(parts) for name, parts in chunks.items()}
 
 
-def class_unit_masks(masks: dict[str, torch.Tensor], y: torch.Tensor, num_classes: int,
-                     threshold: float = 0.9) -> dict[str, torch.Tensor]:
+def class_unit_masks(
+    masks: dict[str, torch.Tensor], y: torch.Tensor, num_classes: int, threshold: float = 0.9
+) -> dict[str, torch.Tensor]:
     """Units of each class: on for at least `threshold` of its samples -> name -> bool `(classes, units)`.
 
     As in MwT, when a layer would keep no unit for a class the threshold drops by 0.05 until one survives.
@@ -426,7 +453,9 @@ def _all_if_none(keep: torch.Tensor | None, n: int, device) -> torch.Tensor:
     return torch.ones(n, dtype=torch.bool, device=device) if keep is None else keep.to(device)
 
 
-def _slice_linear(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> nn.Linear:
+def _slice_linear(
+    linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
+) -> nn.Linear:
     """A new `nn.Linear` keeping output units `rows` and inputs `cols` (bool or index tensors)."""
     w = linear.weight.data
     rows = _all_if_none(rows, w.shape[0], w.device)
@@ -453,8 +482,16 @@ class PrunedAttention(nn.Module):
     model's `1/sqrt(head_dim)`, so the scores are exactly those of the full model with units zeroed.
     """
 
-    def __init__(self, q: nn.Module, k: nn.Module, v: nn.Module, proj: nn.Linear,
-                 qk_heads: list[list[int]], v_heads: list[list[int]], scale: float) -> None:
+    def __init__(
+        self,
+        q: nn.Module,
+        k: nn.Module,
+        v: nn.Module,
+        proj: nn.Linear,
+        qk_heads: list[list[int]],
+        v_heads: list[list[int]],
+        scale: float,
+    ) -> None:
         super().__init__()
         self.q, self.k, self.v, self.proj = q, k, v, proj
         self.qk_heads, self.v_heads, self.scale = qk_heads, v_heads, scale
@@ -462,7 +499,7 @@ class PrunedAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.q(x), self.k(x), self.v(x)
         outs = []
-        for qk_idx, v_idx in zip(self.qk_heads, self.v_heads):
+        for qk_idx, v_idx in zip(self.qk_heads, self.v_heads, strict=True):
             scores = q[..., qk_idx] @ k[..., qk_idx].transpose(-1, -2) * self.scale
             outs.append(scores.softmax(dim=-1) @ v[..., v_idx])
         return self.proj(torch.cat(outs, dim=-1))
@@ -480,9 +517,15 @@ def _prune_vit_block(block: nn.Module, prefix: str, keep: Keep) -> nn.Module:
     attn, heads = block.attn, block.attn.heads
     qk = keep[f"{prefix}.attn.q"] & keep[f"{prefix}.attn.k"]  # a q.k term is 0 when either side is off
     v = keep[f"{prefix}.attn.v"]
-    block.attn = PrunedAttention(attn.q.pruned(None, qk), attn.k.pruned(None, qk), attn.v.pruned(None, v),
-                                 _slice_linear(attn.proj, cols=v), _head_indices(qk, heads),
-                                 _head_indices(v, heads), scale=1 / math.sqrt(attn.q.units // heads))
+    block.attn = PrunedAttention(
+        attn.q.pruned(None, qk),
+        attn.k.pruned(None, qk),
+        attn.v.pruned(None, v),
+        _slice_linear(attn.proj, cols=v),
+        _head_indices(qk, heads),
+        _head_indices(v, heads),
+        scale=1 / math.sqrt(attn.q.units // heads),
+    )
     hidden = keep[f"{prefix}.mlp.fc1"]
     block.mlp.fc1 = block.mlp.fc1.pruned(None, hidden)
     block.mlp.fc2 = _slice_linear(block.mlp.fc2, cols=hidden)
@@ -533,17 +576,22 @@ def prune_module(model: BlockModel, keep: Keep, classes: Sequence[int]) -> Block
     return pruned.eval()
 
 
-def extract_module(model: BlockModel, class_masks: dict[str, torch.Tensor], classes: Sequence[int]) -> BlockModel:
+def extract_module(
+    model: BlockModel, class_masks: dict[str, torch.Tensor], classes: Sequence[int]
+) -> BlockModel:
     """The pruned module of a trained masked `model` for `classes` (union of their class masks)."""
     return prune_module(model, module_units(class_masks, classes), classes)
 
 
 # --------------------------------------------------------------------------- metrics
 
+
 def subtask_split(split: Split, classes: Sequence[int]) -> Split:
     """The samples of `classes`, relabelled `0..len(classes)-1` in increasing class order."""
     classes = sorted(int(c) for c in classes)
-    lookup = torch.full((max(int(split.y.max()), classes[-1]) + 1,), -1, dtype=torch.long, device=split.y.device)
+    lookup = torch.full(
+        (max(int(split.y.max()), classes[-1]) + 1,), -1, dtype=torch.long, device=split.y.device
+    )
     lookup[classes] = torch.arange(len(classes), device=split.y.device)
     chosen = lookup[split.y] >= 0
     return Split(split.x[chosen], lookup[split.y[chosen]])
@@ -551,6 +599,7 @@ def subtask_split(split: Split, classes: Sequence[int]) -> Split:
 
 def backbone_weights(model: BlockModel) -> int:
     """Weights of the Linear/Conv layers in `model.blocks` (mask generators and head excluded)."""
+
     def count(module: nn.Module) -> int:
         if isinstance(module, MaskedLayer):
             return module.layer.weight.numel()
@@ -583,8 +632,12 @@ def _concat(masks: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat(list(masks.values()), dim=-1)
 
 
-def cohesion(masks: dict[str, torch.Tensor], y: torch.Tensor, class_masks: dict[str, torch.Tensor],
-             max_per_class: int = 200) -> float:
+def cohesion(
+    masks: dict[str, torch.Tensor],
+    y: torch.Tensor,
+    class_masks: dict[str, torch.Tensor],
+    max_per_class: int = 200,
+) -> float:
     """Mean Jaccard index between binary sample masks of the same class, on that class's module units."""
     sample, units, y = _concat(masks), _concat(class_masks), y.cpu()
     scores = []
@@ -615,7 +668,9 @@ def subtask_accuracy(model: nn.Module, split: Split, classes: Sequence[int], res
     sub = subtask_split(split, classes)
     device = next(model.parameters()).device
     model.eval()
-    logits = torch.cat([model(x.to(device)).float() for x, _ in iterate_batches(sub.x, sub.y, 1024, shuffle=False)])
+    logits = torch.cat(
+        [model(x.to(device)).float() for x, _ in iterate_batches(sub.x, sub.y, 1024, shuffle=False)]
+    )
     targets = sub.y.cpu()
     if restrict:
         logits = logits[:, classes]
@@ -643,8 +698,9 @@ def inference_time(model: nn.Module, x: torch.Tensor, repeats: int = 20) -> floa
     return float(np.median(times))
 
 
-def finetune_module(module: nn.Module, train: Split, classes: Sequence[int],
-                    config: TrainConfig | None = None) -> History:
+def finetune_module(
+    module: nn.Module, train: Split, classes: Sequence[int], config: TrainConfig | None = None
+) -> History:
     """Short fine-tune of a pruned module on its sub-task (labels relabelled to `0..k-1`)."""
     return fit(module, subtask_split(train, classes), config or TrainConfig(epochs=1, progress=False))
 
@@ -659,7 +715,7 @@ class ModularAnalysis:
     class_masks: dict[str, torch.Tensor]
 
     @classmethod
-    def of(cls, model: BlockModel, train: Split, threshold: float = 0.9) -> "ModularAnalysis":
+    def of(cls, model: BlockModel, train: Split, threshold: float = 0.9) -> ModularAnalysis:
         masks = collect_masks(model, train.x)
         num_classes = model.head.get_submodule(_head_linear_name(model.head)).out_features
         return cls(model, masks, train.y.cpu(), class_unit_masks(masks, train.y, num_classes, threshold))
@@ -667,37 +723,49 @@ class ModularAnalysis:
     def module(self, classes: Sequence[int]) -> BlockModel:
         return extract_module(self.model, self.class_masks, classes)
 
-    def report(self, classes: Sequence[int], test: Split, finetune_on: Split | None = None,
-               finetune: TrainConfig | None = None) -> dict[str, float]:
+    def report(
+        self,
+        classes: Sequence[int],
+        test: Split,
+        finetune_on: Split | None = None,
+        finetune: TrainConfig | None = None,
+    ) -> dict[str, float]:
         """One table row: module and full-model accuracy on `classes`, sizes, times, cohesion, coupling."""
         module = self.module(classes)
-        row = {"module_acc": subtask_accuracy(module, test, classes),
-               "full_acc": subtask_accuracy(self.model, test, classes, restrict=True)}
+        row = {
+            "module_acc": subtask_accuracy(module, test, classes),
+            "full_acc": subtask_accuracy(self.model, test, classes, restrict=True),
+        }
         if finetune_on is not None:
             finetune_module(module, finetune_on, classes, finetune)
             row["finetuned_acc"] = evaluate(module, subtask_split(test, classes))["acc"]
         x = test.x[:256]
-        row.update({"weight_retention": weight_retention(self.model, module),
-                    "unit_retention": unit_retention(module_units(self.class_masks, classes)),
-                    "cohesion": cohesion(self.train_masks, self.train_y, self.class_masks),
-                    "coupling": coupling(self.class_masks),
-                    "module_params": count_parameters(module),
-                    "full_params": count_parameters(self.model),
-                    "module_ms": 1000 * inference_time(module, x), "full_ms": 1000 * inference_time(self.model, x)})
+        row.update(
+            {
+                "weight_retention": weight_retention(self.model, module),
+                "unit_retention": unit_retention(module_units(self.class_masks, classes)),
+                "cohesion": cohesion(self.train_masks, self.train_y, self.class_masks),
+                "coupling": coupling(self.class_masks),
+                "module_params": count_parameters(module),
+                "full_params": count_parameters(self.model),
+                "module_ms": 1000 * inference_time(module, x),
+                "full_ms": 1000 * inference_time(self.model, x),
+            }
+        )
         return row
 
 
-
-
 # --------------------------------------------------------------------------- pictures
+
 
 def plot_class_masks(class_masks: dict[str, dict[str, torch.Tensor]], layers: Sequence[str] | None = None):
     """Heat-maps of the class masks: one row per method, one column per layer; rows of a panel are
     classes, columns units (dark = the unit belongs to the class)."""
     names = list(class_masks)
     layers = list(layers or next(iter(class_masks.values())))
-    fig, axes = plt.subplots(len(names), len(layers), figsize=(3.2 * len(layers), 1.9 * len(names)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(names), len(layers), figsize=(3.2 * len(layers), 1.9 * len(names)), squeeze=False
+    )
     for r, name in enumerate(names):
         for c, layer in enumerate(layers):
             ax, m = axes[r, c], class_masks[name][layer].float().numpy()
@@ -712,16 +780,22 @@ def plot_class_masks(class_masks: dict[str, dict[str, torch.Tensor]], layers: Se
     return fig
 
 
-def plot_tradeoff(points: dict[float, dict[str, float]], x: str = "weight_retention",
-                  ys: Sequence[str] = ("module_acc", "full_acc"), title: str | None = None):
+def plot_tradeoff(
+    points: dict[float, dict[str, float]],
+    x: str = "weight_retention",
+    ys: Sequence[str] = ("module_acc", "full_acc"),
+    title: str | None = None,
+):
     """Accuracies (`ys`, e.g. the module as cut and the full model) against module size, one point per
     alpha; points are labelled with their alpha."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     xs = [p[x] for p in points.values()]
     for y in ys:
         ax.plot(xs, [p[y] for p in points.values()], "o", label=y.replace("_", " "))
-    for alpha, px in zip(points, xs):
-        ax.annotate(f"α={alpha:g}", (px, points[alpha][ys[0]]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for alpha, px in zip(points, xs, strict=True):
+        ax.annotate(
+            f"α={alpha:g}", (px, points[alpha][ys[0]]), textcoords="offset points", xytext=(4, 4), fontsize=8
+        )
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel("accuracy on the sub-task")
     ax.legend(fontsize=8)

@@ -4,6 +4,7 @@
 output under a private MIME type; `read_notebook(path)` collects every recorded value from an
 executed notebook. Introduced in `tutorials/00_tour.ipynb`.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     if not rows:
         return "(no results recorded)"
     widths = [max(len(r[i]) for r in rows + [("notebook", "result", "value")]) for i in range(3)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [line.format("notebook", "result", "value"), line.format(*("-" * w for w in widths))]
     out += [line.format(*r) for r in rows]
     return "\n".join(out)
@@ -71,7 +72,9 @@ def format_rows(rows: dict[str, dict[str, Any]], width: int = 14) -> str:
     first = max(len(name) for name in rows) + 2
     lines = [" " * first + "".join(f"{k:>{width}}" for k in keys)]
     for name, row in rows.items():
-        cells = [f"{row[k]:>{width}.4g}" if isinstance(row[k], float) else f"{row[k]!s:>{width}}" for k in keys]
+        cells = [
+            f"{row[k]:>{width}.4g}" if isinstance(row[k], float) else f"{row[k]!s:>{width}}" for k in keys
+        ]
         lines.append(f"{name:<{first}}" + "".join(cells))
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ peak memory, summed over the tree, is reported per notebook, and a kernel that u
 `idle_timeout` seconds while a cell is still running is killed, failing that notebook with a
 message that names the cell (a wait that would otherwise last until the cell timeout).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,7 +76,7 @@ class KernelWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kernel-watch", daemon=True)
 
-    def __enter__(self) -> "KernelWatch":
+    def __enter__(self) -> KernelWatch:
         self._before = {p.pid for p in self.me.children(recursive=True)}
         self._thread.start()
         return self
@@ -133,9 +134,14 @@ class KernelWatch:
                 continue
 
 
-def execute_notebook(path: str | Path, out_dir: str | Path, budget: str = "smoke",
-                     parameters: dict[str, Any] | None = None, timeout: float | None = None,
-                     idle_timeout: float = IDLE_TIMEOUT_S) -> NotebookResults:
+def execute_notebook(
+    path: str | Path,
+    out_dir: str | Path,
+    budget: str = "smoke",
+    parameters: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    idle_timeout: float = IDLE_TIMEOUT_S,
+) -> NotebookResults:
     """Execute one notebook at `budget` into `out_dir`; return its recorded results.
 
     Runs in the notebook's own folder with the `python3` kernel of this environment. Figures are
@@ -156,19 +162,30 @@ def execute_notebook(path: str | Path, out_dir: str | Path, budget: str = "smoke
     timeout = CELL_TIMEOUTS[budget] if timeout is None else timeout
     with KernelWatch(idle_timeout) as watch:
         try:
-            papermill.execute_notebook(str(path), str(out), parameters={"BUDGET": budget, **(parameters or {})},
-                                       kernel_name="python3", cwd=str(path.parent), progress_bar=False,
-                                       execution_timeout=timeout, on_cell_start=watch.on_cell_start,
-                                       on_cell_executed=watch.on_cell_executed)
+            papermill.execute_notebook(
+                str(path),
+                str(out),
+                parameters={"BUDGET": budget, **(parameters or {})},
+                kernel_name="python3",
+                cwd=str(path.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+                on_cell_start=watch.on_cell_start,
+                on_cell_executed=watch.on_cell_executed,
+            )
         except CellTimeoutError as err:
-            raise TimeoutError(f"{path.name}: {watch.describe_cell()} ran past the {timeout} s cell limit of "
-                               f"budget {budget!r}; pass a larger timeout= or make the cell cheaper") from err
+            raise TimeoutError(
+                f"{path.name}: {watch.describe_cell()} ran past the {timeout} s cell limit of "
+                f"budget {budget!r}; pass a larger timeout= or make the cell cheaper"
+            ) from err
         except Exception as err:
             if watch.stalled is None:
                 raise
-            raise KernelIdleError(f"{path.name}: {watch.describe_cell()} was still running but the kernel's "
-                                  f"processes used no CPU for {idle_timeout:.0f} s, so the kernel was killed "
-                                  "(a wait on a process that is gone?)") from err
+            raise KernelIdleError(
+                f"{path.name}: {watch.describe_cell()} was still running but the kernel's "
+                f"processes used no CPU for {idle_timeout:.0f} s, so the kernel was killed "
+                "(a wait on a process that is gone?)"
+            ) from err
     results = NotebookResults(read_notebook(out))
     results.peak_tree_mb = watch.peak_mb
     return results
@@ -190,9 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(nb.name)
             print(f"  FAILED: {type(err).__name__}: {str(err)[:2000]}")
             continue
-        print(f"  done in {time.perf_counter() - start:.1f} s; peak memory of the kernel and its "
-              f"processes {results[nb.stem].peak_tree_mb:.0f} MB", flush=True)
-    print("\nResults recorded by the notebooks (executed copies in %s):\n" % args.out)
+        print(
+            f"  done in {time.perf_counter() - start:.1f} s; peak memory of the kernel and its "
+            f"processes {results[nb.stem].peak_tree_mb:.0f} MB",
+            flush=True,
+        )
+    print(f"\nResults recorded by the notebooks (executed copies in {args.out}):\n")
     print(format_table(results))
     print("\nVerdict: what each notebook's text claims, checked on this run\n")
     print(format_verdicts(results))

@@ -4,20 +4,21 @@ Methods plug in through an *objective* `objective(model, batch) -> (loss, metric
 called at step and epoch ends; none of them writes a loop of its own.
 Introduced in `tutorials/01_e2e_backprop.ipynb`.
 """
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import itertools
-import math
 import os
 import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, Split, iterate_batches, num_batches
 from .env import resolve_device, seed_everything
-from .validate import ConfigFields, check_device, check_float, check_evaluate_inputs, check_fit_inputs
+from .validate import ConfigFields, check_device, check_evaluate_inputs, check_fit_inputs, check_float
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Metrics = dict[str, torch.Tensor]
@@ -37,6 +38,7 @@ RESUME_FIELDS = ("batch_size", "lr", "optimizer", "weight_decay", "momentum", "b
 
 
 # --------------------------------------------------------------------------- objectives
+
 
 class Objective:
     """A training loss: `objective(model, batch) -> (loss, metrics)`.
@@ -48,7 +50,7 @@ class Objective:
     handles_backward: bool = False
 
     @property
-    def task(self) -> "Objective":
+    def task(self) -> Objective:
         return self
 
     def __call__(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, Metrics]:
@@ -79,8 +81,13 @@ class Regularized(Objective):
     `weight` is an attribute so a hook can schedule it during training.
     """
 
-    def __init__(self, task: Objective, penalty: Callable[[nn.Module], torch.Tensor],
-                 weight: float, name: str = "penalty") -> None:
+    def __init__(
+        self,
+        task: Objective,
+        penalty: Callable[[nn.Module], torch.Tensor],
+        weight: float,
+        name: str = "penalty",
+    ) -> None:
         weight = check_float("weight", weight, 0, owner="Regularized")
         self._task, self.penalty, self.weight, self.name = task, penalty, weight, name
 
@@ -96,6 +103,7 @@ class Regularized(Objective):
 
 
 # --------------------------------------------------------------------------- config and state
+
 
 @dataclass
 class TrainConfig:
@@ -141,8 +149,10 @@ class TrainConfig:
         fields.number("momentum", 0, 1, high_open=True)
         fields.each("betas", check_float, 0, 1, high_open=True)
         if len(self.betas) != 2:
-            raise ValueError(f"TrainConfig(betas={self.betas}): betas must be a pair (beta1, beta2) of Adam's "
-                             "decay rates; pass e.g. (0.9, 0.999)")
+            raise ValueError(
+                f"TrainConfig(betas={self.betas}): betas must be a pair (beta1, beta2) of Adam's "
+                "decay rates; pass e.g. (0.9, 0.999)"
+            )
         fields.number("grad_clip", 0, low_open=True, optional=True)
         fields.choice("optimizer", OPTIMIZERS)
         for name in ("amp", "compile", "progress", "resume", "resume_strict", "stop_on_nonfinite"):
@@ -150,8 +160,10 @@ class TrainConfig:
         fields.boolean("channels_last", optional=True)
         check_device("device", self.device, owner="TrainConfig")
         if self.resume and not self.checkpoint_path:
-            raise ValueError("TrainConfig(resume=True): resume needs a checkpoint_path to resume from; "
-                             "pass checkpoint_path='run.pt' or resume=False")
+            raise ValueError(
+                "TrainConfig(resume=True): resume needs a checkpoint_path to resume from; "
+                "pass checkpoint_path='run.pt' or resume=False"
+            )
 
 
 @dataclass
@@ -175,15 +187,20 @@ class History:
         for row in reversed(self.epochs):
             if key in row:
                 return row[key]
-        raise KeyError(f"{key!r} was never recorded; epoch keys: {sorted(self.epochs[-1]) if self.epochs else []}")
+        raise KeyError(
+            f"{key!r} was never recorded; epoch keys: {sorted(self.epochs[-1]) if self.epochs else []}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "History":
-        return cls(steps={k: list(v) for k, v in state["steps"].items()},
-                   epochs=[dict(r) for r in state["epochs"]], interrupted=bool(state["interrupted"]))
+    def from_dict(cls, state: dict[str, Any]) -> History:
+        return cls(
+            steps={k: list(v) for k, v in state["steps"].items()},
+            epochs=[dict(r) for r in state["epochs"]],
+            interrupted=bool(state["interrupted"]),
+        )
 
     def plot(self, title: str | None = None):
         """Loss and accuracy curves (steps smoothed, epochs as markers). Returns the figure."""
@@ -235,10 +252,16 @@ class _CallableHook(Hook):
 
 # --------------------------------------------------------------------------- the loop
 
-def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
-        config: TrainConfig | None = None, objective: Objective | None = None,
-        hooks: Iterable[Hook | Callable[[TrainState], None]] = (),
-        params: Iterable[torch.nn.Parameter] | None = None, val: Split | None = None) -> History:
+
+def fit(
+    model: nn.Module,
+    data: Dataset | Split | Sequence[torch.Tensor],
+    config: TrainConfig | None = None,
+    objective: Objective | None = None,
+    hooks: Iterable[Hook | Callable[[TrainState], None]] = (),
+    params: Iterable[torch.nn.Parameter] | None = None,
+    val: Split | None = None,
+) -> History:
     """Train `model` in place and return its `History`.
 
     - `data`: a `Dataset` (trains on `.train`, validates on `.val`), a `Split`, or `(x, y)`.
@@ -271,8 +294,10 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
         train_split = Split(train_split.x.contiguous(memory_format=torch.channels_last), train_split.y)
     trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     if not trainable:
-        raise ValueError("no parameter to train: every parameter has requires_grad=False "
-                         "(pass `params=` or unfreeze the model)")
+        raise ValueError(
+            "no parameter to train: every parameter has requires_grad=False "
+            "(pass `params=` or unfreeze the model)"
+        )
     optimizer = make_optimizer(trainable, config)
     history = History()
     steps_per_epoch = num_batches(len(train_split), config.batch_size)
@@ -284,10 +309,19 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
     saved = _open_resume(config, model, run, parts) if config.resume else None
     carried = _restore_run(saved, state, steps_per_epoch) if saved is not None else 0.0
     forward_model = torch.compile(model) if config.compile else model
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if config.amp and device.type == "cuda"
-                else contextlib.nullcontext())
-    bar = tqdm(total=total, initial=state.step, desc=config.desc, disable=not config.progress,
-               leave=False, dynamic_ncols=True)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if config.amp and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    bar = tqdm(
+        total=total,
+        initial=state.step,
+        desc=config.desc,
+        disable=not config.progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
     for hook in hooks:
         hook.on_fit_start(state)
     if saved is not None:
@@ -297,21 +331,34 @@ def fit(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
     log = _EpochLog(rng=torch.get_rng_state(), seconds=carried)
 
     def save() -> None:
-        save_checkpoint(config.checkpoint_path, model, optimizer, history, state.step // steps_per_epoch,
-                        state.step, extra={"run": run, "rng": _rng_state(log.rng),
-                                           "parts": {name: part.state_dict() for name, part in parts.items()}})
+        save_checkpoint(
+            config.checkpoint_path,
+            model,
+            optimizer,
+            history,
+            state.step // steps_per_epoch,
+            state.step,
+            extra={
+                "run": run,
+                "rng": _rng_state(log.rng),
+                "parts": {name: part.state_dict() for name, part in parts.items()},
+            },
+        )
 
     try:
         while state.epoch < config.epochs and state.step < total and not state.stop:
-            _run_epoch(state, forward_model, train_split, val_split, objective, trainable, hooks,
-                       autocast, bar, log)
+            _run_epoch(
+                state, forward_model, train_split, val_split, objective, trainable, hooks, autocast, bar, log
+            )
             ending = state.stop or state.step >= total or state.epoch >= config.epochs
             if config.checkpoint_path and (ending or state.epoch % config.checkpoint_every == 0):
                 save()
     except KeyboardInterrupt:
         with _sigint_ignored():
             history.interrupted = True
-            print(f"Interrupted at step {state.step}/{total}: returning the history and the model as trained.")
+            print(
+                f"Interrupted at step {state.step}/{total}: returning the history and the model as trained."
+            )
             _log_epoch(state, log, val_split, objective, bar)
             if config.checkpoint_path:
                 save()
@@ -344,9 +391,18 @@ class _EpochLog:
         return seconds
 
 
-def _run_epoch(state: TrainState, forward_model: nn.Module, train: Split, val: Split | None,
-               objective: Objective, trainable: list[torch.nn.Parameter], hooks: list[Hook],
-               autocast, bar, log: _EpochLog) -> None:
+def _run_epoch(
+    state: TrainState,
+    forward_model: nn.Module,
+    train: Split,
+    val: Split | None,
+    objective: Objective,
+    trainable: list[torch.nn.Parameter],
+    hooks: list[Hook],
+    autocast,
+    bar,
+    log: _EpochLog,
+) -> None:
     """One pass over the training split (its remaining batches after a mid-epoch resume);
     appends its steps and epoch summary to the history."""
     config, model, optimizer = state.config, state.model, state.optimizer
@@ -396,8 +452,12 @@ def _log_epoch(state: TrainState, log: _EpochLog, val: Split | None, objective: 
     row = {"epoch": state.epoch + 1, "step": state.step, "seconds": seconds}
     row.update({f"train_{k}": sum(state.history.steps[k][-done:]) / done for k in columns})
     if val is not None and len(val):
-        row.update({f"val_{k}": v for k, v in evaluate(state.model, val, objective,
-                                                        state.config.eval_batch_size).items()})
+        row.update(
+            {
+                f"val_{k}": v
+                for k, v in evaluate(state.model, val, objective, state.config.eval_batch_size).items()
+            }
+        )
     state.history.epochs.append(row)
     bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith(("train_loss", "val_"))})
 
@@ -407,7 +467,8 @@ def _nonfinite_loss(state: TrainState, loss: torch.Tensor) -> FloatingPointError
         f"loss={loss.detach().float().item()} at step {state.step + 1} (epoch {state.epoch + 1}): training "
         f"stopped before that step's update; the history of steps 1..{state.step} is this error's `.history` "
         "and a checkpoint on disk stays the last finite one. Lower lr, set grad_clip, or pass "
-        "stop_on_nonfinite=False to train on.")
+        "stop_on_nonfinite=False to train on."
+    )
 
 
 @contextlib.contextmanager
@@ -428,8 +489,12 @@ def _note_interrupt(signum: int, frame: Any) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset | Split | Sequence[torch.Tensor],
-             objective: Objective | None = None, batch_size: int = 2048) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    data: Dataset | Split | Sequence[torch.Tensor],
+    objective: Objective | None = None,
+    batch_size: int = 2048,
+) -> dict[str, float]:
     """Mean loss and metrics of `objective.task` (default cross-entropy) over `data`.
 
     A `Dataset` is evaluated on its test split. The model is left in eval mode.
@@ -452,8 +517,9 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.
     """Model outputs for `x` (on the model's device), concatenated on the CPU."""
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()
-                      for i in range(0, len(x), batch_size)])
+    return torch.cat(
+        [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    )
 
 
 def make_optimizer(params: Iterable, config: TrainConfig) -> torch.optim.Optimizer:
@@ -468,8 +534,16 @@ def make_optimizer(params: Iterable, config: TrainConfig) -> torch.optim.Optimiz
 
 # --------------------------------------------------------------------------- checkpoints
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
-                    history: History, epoch: int, step: int, extra: Mapping[str, Any] | None = None) -> None:
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    history: History,
+    epoch: int,
+    step: int,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
     """Write weights, optimizer state, history, counters and `extra` (what `fit` needs to resume:
     RNG states, run settings, hook states) with a SHA-256 of the contents.
 
@@ -478,9 +552,15 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "history": history.to_dict(),
-               "epoch": epoch, "step": step,
-               "optimizer": optimizer.state_dict() if optimizer is not None else None, **(extra or {})}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "history": history.to_dict(),
+        "epoch": epoch,
+        "step": step,
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        **(extra or {}),
+    }
     payload["sha256"] = _digest(payload)
     tmp = _tmp_path(path)
     try:
@@ -499,8 +579,12 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
             os.close(folder)
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    history: History | None = None) -> tuple[int, int]:
+def load_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    history: History | None = None,
+) -> tuple[int, int]:
     """Restore a checkpoint into `model` (and `optimizer`, `history`); returns `(epoch, step)`.
 
     A missing, empty, truncated, corrupt (checksum) or foreign file, or one written for another
@@ -521,27 +605,41 @@ def _read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"checkpoint {str(path)!r} does not exist or is not a file: check the path")
     if path.stat().st_size == 0:
-        raise ValueError(f"checkpoint {str(path)!r} is empty (0 bytes): its write was cut off; delete it "
-                         "and train again")
+        raise ValueError(
+            f"checkpoint {str(path)!r} is empty (0 bytes): its write was cut off; delete it and train again"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"checkpoint {str(path)!r} cannot be read ({type(err).__name__}: {err}): it is "
-                         "truncated, corrupt or not a weights-only torch file; delete it or use another "
-                         "copy") from err
+        raise ValueError(
+            f"checkpoint {str(path)!r} cannot be read ({type(err).__name__}: {err}): it is "
+            "truncated, corrupt or not a weights-only torch file; delete it or use another "
+            "copy"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        found = f"keys {sorted(map(str, payload))[:5]}" if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"{str(path)!r} is not a modlearn checkpoint (found {found}, expected a "
-                         f"{CHECKPOINT_FORMAT!r} written by fit or save_checkpoint): a plain state_dict "
-                         "loads with model.load_state_dict(torch.load(path))")
+        found = (
+            f"keys {sorted(map(str, payload))[:5]}" if isinstance(payload, dict) else type(payload).__name__
+        )
+        raise ValueError(
+            f"{str(path)!r} is not a modlearn checkpoint (found {found}, expected a "
+            f"{CHECKPOINT_FORMAT!r} written by fit or save_checkpoint): a plain state_dict "
+            "loads with model.load_state_dict(torch.load(path))"
+        )
     if payload.pop("sha256", None) != _digest(payload):
-        raise ValueError(f"checkpoint {str(path)!r} is corrupt: its contents do not match the SHA-256 "
-                         "stored with them (changed bytes); delete it or use another copy")
+        raise ValueError(
+            f"checkpoint {str(path)!r} is corrupt: its contents do not match the SHA-256 "
+            "stored with them (changed bytes); delete it or use another copy"
+        )
     return payload
 
 
-def _apply_checkpoint(path: str | Path, saved: Mapping[str, Any], model: nn.Module,
-                      optimizer: torch.optim.Optimizer | None, history: History | None) -> None:
+def _apply_checkpoint(
+    path: str | Path,
+    saved: Mapping[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    history: History | None,
+) -> None:
     _check_architecture(path, model, saved["model"])
     model.load_state_dict(saved["model"])
     if optimizer is not None and saved["optimizer"] is not None:
@@ -557,13 +655,18 @@ def _check_architecture(path: str | Path, model: nn.Module, saved: Mapping[str, 
     problems = {
         "missing keys": [key for key in own if key not in theirs],
         "unexpected keys": [key for key in theirs if key not in own],
-        "other shapes": [f"{key} {theirs[key]} (model: {own[key]})" for key in own
-                         if key in theirs and theirs[key] != own[key]],
+        "other shapes": [
+            f"{key} {theirs[key]} (model: {own[key]})"
+            for key in own
+            if key in theirs and theirs[key] != own[key]
+        ],
     }
     found = [f"{what} {names[:5]}" for what, names in problems.items() if names]
     if found:
-        raise ValueError(f"checkpoint {str(path)!r} holds another architecture than this model: "
-                         f"{'; '.join(found)}; load it into the kind of model that wrote it")
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds another architecture than this model: "
+            f"{'; '.join(found)}; load it into the kind of model that wrote it"
+        )
 
 
 def _tmp_path(path: Path) -> Path:
@@ -599,6 +702,7 @@ def _feed(digest: Any, value: Any) -> None:
 
 # --------------------------------------------------------------------------- resuming
 
+
 def _run_settings(config: TrainConfig, train_size: int) -> dict[str, Any]:
     """What must match for a resume to continue the same run (`resume_strict`)."""
     return {**{name: getattr(config, name) for name in RESUME_FIELDS}, "train_size": train_size}
@@ -607,27 +711,38 @@ def _run_settings(config: TrainConfig, train_size: int) -> dict[str, Any]:
 def _stateful_parts(objective: Objective, hooks: Sequence[Hook]) -> dict[str, Any]:
     """The objective and hooks with `state_dict()`/`load_state_dict()`, by name in the checkpoint."""
     candidates = {"objective": objective, **{f"hook{i}.{type(h).__name__}": h for i, h in enumerate(hooks)}}
-    return {name: part for name, part in candidates.items()
-            if callable(getattr(part, "state_dict", None)) and callable(getattr(part, "load_state_dict", None))}
+    return {
+        name: part
+        for name, part in candidates.items()
+        if callable(getattr(part, "state_dict", None)) and callable(getattr(part, "load_state_dict", None))
+    }
 
 
-def _open_resume(config: TrainConfig, model: nn.Module, run: Mapping[str, Any],
-                 parts: Mapping[str, Any]) -> dict[str, Any]:
+def _open_resume(
+    config: TrainConfig, model: nn.Module, run: Mapping[str, Any], parts: Mapping[str, Any]
+) -> dict[str, Any]:
     """The checkpoint `resume=True` continues, checked against this run."""
     path = Path(config.checkpoint_path)
     if not path.exists():
-        raise ValueError(f"resume=True but checkpoint_path={str(path)!r} does not exist: check the path, "
-                         "or pass resume=False to start a new run")
+        raise ValueError(
+            f"resume=True but checkpoint_path={str(path)!r} does not exist: check the path, "
+            "or pass resume=False to start a new run"
+        )
     saved = _read_checkpoint(path)
     _check_architecture(path, model, saved["model"])
-    differences = [f"{name}: checkpoint {saved['run'].get(name)!r}, now {value!r}"
-                   for name, value in run.items() if saved["run"].get(name) != value]
+    differences = [
+        f"{name}: checkpoint {saved['run'].get(name)!r}, now {value!r}"
+        for name, value in run.items()
+        if saved["run"].get(name) != value
+    ]
     if set(saved["parts"]) != set(parts):
         differences.append(f"objective/hook states: checkpoint {sorted(saved['parts'])}, now {sorted(parts)}")
     if differences and config.resume_strict:
-        raise ValueError(f"checkpoint {str(path)!r} was written by a different run: {'; '.join(differences)}. "
-                         "Resume with the same settings, pass resume_strict=False to resume anyway, or "
-                         "use a new checkpoint_path")
+        raise ValueError(
+            f"checkpoint {str(path)!r} was written by a different run: {'; '.join(differences)}. "
+            "Resume with the same settings, pass resume_strict=False to resume anyway, or "
+            "use a new checkpoint_path"
+        )
     saved["parts"] = {name: saved["parts"][name] for name in parts if name in saved["parts"]}
     if saved["run"].get("optimizer") != config.optimizer:
         saved["optimizer"] = None
@@ -657,10 +772,12 @@ def _rng_state(torch_state: torch.Tensor) -> dict[str, Any]:
     """Plain-tensor copies of the torch (CPU and CUDA), Python and NumPy generator states."""
     version, keys, gauss = random.getstate()
     _, np_keys, position, has_gauss, cached = np.random.get_state()
-    return {"torch": torch_state,
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "python": [version, torch.tensor(keys), gauss],
-            "numpy": [torch.from_numpy(np_keys.astype(np.int64)), position, has_gauss, cached]}
+    return {
+        "torch": torch_state,
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": [version, torch.tensor(keys), gauss],
+        "numpy": [torch.from_numpy(np_keys.astype(np.int64)), position, has_gauss, cached],
+    }
 
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
@@ -675,6 +792,7 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- inputs
 
+
 def _use_channels_last(config: TrainConfig, model: nn.Module, split: Split) -> bool:
     if config.channels_last is not None:
         return config.channels_last
@@ -686,8 +804,10 @@ def _as_split(data: Split | Sequence[torch.Tensor]) -> Split:
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return Split(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
-    raise ValueError(f"data of type {type(data).__name__} is not understood: pass a Dataset, a Split "
-                     "or a pair (x, y) of tensors")
+    raise ValueError(
+        f"data of type {type(data).__name__} is not understood: pass a Dataset, a Split "
+        "or a pair (x, y) of tensors"
+    )
 
 
 def _splits(data, val: Split | None) -> tuple[Split, Split | None]:

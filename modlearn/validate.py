@@ -7,24 +7,35 @@ Config dataclasses call `ConfigFields(self)` in `__post_init__`; `fit` and `eval
 This module imports nothing from modlearn, so every module may use it: classes of higher layers
 (`TrainConfig`, `Split`, `CrossEntropy`) are recognised by class name, subclasses included.
 """
+
 from __future__ import annotations
 
 import difflib
 import math
 import numbers
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 
-def _fail(owner: str, name: str, value: Any, expected: str, fix: str, shown: str | None = None,
-          unknown: bool = False) -> ValueError:
+def _fail(
+    owner: str,
+    name: str,
+    value: Any,
+    expected: str,
+    fix: str,
+    shown: str | None = None,
+    unknown: bool = False,
+) -> ValueError:
     """`owner(name=value): name must be <expected>; <fix>`; `shown` replaces `repr(value)` (tensors);
     `unknown` says "unknown name" first (a name that is not among the choices)."""
     shown = repr(value) if shown is None else shown
     where = f"{owner}({name}={shown})" if owner else f"{name}={shown}"
-    return ValueError(f"{where}: {'unknown ' + name + ', ' if unknown else ''}{name} must be {expected}; {fix}")
+    return ValueError(
+        f"{where}: {'unknown ' + name + ', ' if unknown else ''}{name} must be {expected}; {fix}"
+    )
 
 
 def _fail_data(owner: str, name: str, shown: str, expected: str, fix: str) -> ValueError:
@@ -45,16 +56,27 @@ def _range_text(low: float | None, high: float | None, low_open: bool, high_open
     return " and ".join(parts)
 
 
-def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None, *,
-              owner: str = "", optional: bool = False) -> int | None:
+def check_int(
+    name: str,
+    value: Any,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    *,
+    owner: str = "",
+    optional: bool = False,
+) -> int | None:
     """`value` as an `int` (integral floats are accepted); bools, fractions and out-of-range values raise."""
     if value is None and optional:
         return None
     bounds = _range_text(minimum, maximum, False, False)
     expected = "a whole number" + (f" {bounds}" if bounds else "") + (" or None" if optional else "")
     finite = _is_number(value) and math.isfinite(value)
-    if finite and float(value).is_integer() and (minimum is None or value >= minimum) \
-            and (maximum is None or value <= maximum):
+    if (
+        finite
+        and float(value).is_integer()
+        and (minimum is None or value >= minimum)
+        and (maximum is None or value <= maximum)
+    ):
         return int(value)
     example = math.ceil(value) if finite else (minimum if minimum is not None else 0)
     example = max(example, minimum) if minimum is not None else example
@@ -62,18 +84,31 @@ def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | 
     raise _fail(owner, name, value, expected, f"pass an int such as {example}")
 
 
-def check_float(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False, high_open: bool = False, finite: bool = True,
-                owner: str = "", optional: bool = False) -> float | None:
+def check_float(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    finite: bool = True,
+    owner: str = "",
+    optional: bool = False,
+) -> float | None:
     """`value` as a `float` within the bounds; bools, strings, NaN (and inf when `finite`) raise."""
     if value is None and optional:
         return None
     bounds = _range_text(low, high, low_open, high_open)
-    expected = ("a finite number" if finite else "a number") + (f" {bounds}" if bounds else "") \
+    expected = (
+        ("a finite number" if finite else "a number")
+        + (f" {bounds}" if bounds else "")
         + (" or None" if optional else "")
+    )
     if _is_number(value) and not math.isnan(value) and (math.isfinite(value) or not finite):
-        inside = ((low is None or (value > low if low_open else value >= low))
-                  and (high is None or (value < high if high_open else value <= high)))
+        inside = (low is None or (value > low if low_open else value >= low)) and (
+            high is None or (value < high if high_open else value <= high)
+        )
         if inside:
             return float(value)
     fix = f"pass a number {bounds}" if bounds else "pass a plain finite number such as 0.1"
@@ -84,8 +119,13 @@ def check_bool(name: str, value: Any, *, owner: str = "", optional: bool = False
     """`value` if it is `True` or `False` (or None when `optional`); 0/1 and strings raise."""
     if (value is None and optional) or isinstance(value, bool):
         return value
-    raise _fail(owner, name, value, "True or False" + (" or None" if optional else ""),
-                "pass a bool, not a string or number")
+    raise _fail(
+        owner,
+        name,
+        value,
+        "True or False" + (" or None" if optional else ""),
+        "pass a bool, not a string or number",
+    )
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str], *, owner: str = "") -> str:
@@ -95,7 +135,9 @@ def check_choice(name: str, value: Any, choices: Sequence[str], *, owner: str = 
     listed = ", ".join(repr(c) for c in choices)
     close = []
     if isinstance(value, str):
-        close = [c for c in choices if c.lower() == value.lower()] or difflib.get_close_matches(value, choices, n=1)
+        close = [c for c in choices if c.lower() == value.lower()] or difflib.get_close_matches(
+            value, choices, n=1
+        )
     fix = f"did you mean {close[0]!r}?" if close else "pass one of those names"
     raise _fail(owner, name, value, f"one of {listed}", fix, unknown=True)
 
@@ -107,8 +149,15 @@ def _is_instance(value: Any, kind: type | str) -> bool:
     return isinstance(value, kind)
 
 
-def check_type(name: str, value: Any, types: type | str | tuple[type | str, ...], *, owner: str = "",
-               optional: bool = False, hint: str = "") -> Any:
+def check_type(
+    name: str,
+    value: Any,
+    types: type | str | tuple[type | str, ...],
+    *,
+    owner: str = "",
+    optional: bool = False,
+    hint: str = "",
+) -> Any:
     """`value` if it is an instance of `types` (or None when `optional`), else a `ValueError`.
 
     A type may be given by its class name (`"TrainConfig"`) where importing it would run upward."""
@@ -118,16 +167,26 @@ def check_type(name: str, value: Any, types: type | str | tuple[type | str, ...]
     names = [kind if isinstance(kind, str) else kind.__name__ for kind in kinds]
     expected = " or ".join(names) + (" or None" if optional else "")
     article = "an" if expected[0].lower() in "aeiou" else "a"
-    raise _fail(owner, name, value, f"{article} {expected}", hint or f"pass {article} {names[0]}",
-                shown=f"<{type(value).__name__}>")
+    raise _fail(
+        owner,
+        name,
+        value,
+        f"{article} {expected}",
+        hint or f"pass {article} {names[0]}",
+        shown=f"<{type(value).__name__}>",
+    )
 
 
 def check_shape(name: str, value: Any, length: int | None = None, *, owner: str = "") -> tuple[int, ...]:
     """A shape: a sequence of whole numbers >= 1 (of `length` entries when given)."""
     expected = f"a tuple of {length or 'some'} positive ints"
     expected += " (channels, height, width), e.g. (1, 28, 28)" if length == 3 else ""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, torch.Size)) \
-            or (length is not None and len(value) != length) or len(value) == 0:
+    if (
+        isinstance(value, (str, bytes))
+        or not isinstance(value, (Sequence, torch.Size))
+        or (length is not None and len(value) != length)
+        or len(value) == 0
+    ):
         raise _fail(owner, name, value, expected, "pass the data's `input_shape`")
     return tuple(check_int(f"{name}[{i}]", v, 1, owner=owner) for i, v in enumerate(value))
 
@@ -143,8 +202,13 @@ def check_device(name: str, value: Any, *, owner: str = "") -> Any:
     if base in DEVICES and (not index or index.isdigit()):
         return value
     listed = ", ".join(repr(d) for d in DEVICES)
-    raise _fail(owner, name, value, f"one of {listed} (optionally with an index, e.g. 'cuda:0')",
-                "use device='auto' to pick the best available one")
+    raise _fail(
+        owner,
+        name,
+        value,
+        f"one of {listed} (optionally with an index, e.g. 'cuda:0')",
+        "use device='auto' to pick the best available one",
+    )
 
 
 class ConfigFields:
@@ -160,15 +224,34 @@ class ConfigFields:
         object.__setattr__(self.config, name, value)  # frozen dataclasses are checked too
         return value
 
-    def integer(self, name: str, minimum: int | None = None, maximum: int | None = None,
-                optional: bool = False) -> int | None:
-        value = check_int(name, getattr(self.config, name), minimum, maximum, owner=self.owner, optional=optional)
+    def integer(
+        self, name: str, minimum: int | None = None, maximum: int | None = None, optional: bool = False
+    ) -> int | None:
+        value = check_int(
+            name, getattr(self.config, name), minimum, maximum, owner=self.owner, optional=optional
+        )
         return self._store(name, value)
 
-    def number(self, name: str, low: float | None = None, high: float | None = None, *,
-               low_open: bool = False, high_open: bool = False, optional: bool = False) -> float | None:
-        value = check_float(name, getattr(self.config, name), low, high, low_open=low_open,
-                            high_open=high_open, owner=self.owner, optional=optional)
+    def number(
+        self,
+        name: str,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+        optional: bool = False,
+    ) -> float | None:
+        value = check_float(
+            name,
+            getattr(self.config, name),
+            low,
+            high,
+            low_open=low_open,
+            high_open=high_open,
+            owner=self.owner,
+            optional=optional,
+        )
         return self._store(name, value)
 
     def boolean(self, name: str, optional: bool = False) -> bool | None:
@@ -182,7 +265,9 @@ class ConfigFields:
         values = getattr(self.config, name)
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             raise _fail(self.owner, name, values, "a tuple", "pass a tuple such as (1.0, 2.0)")
-        checked = tuple(check(f"{name}[{i}]", v, *args, owner=self.owner, **kwargs) for i, v in enumerate(values))
+        checked = tuple(
+            check(f"{name}[{i}]", v, *args, owner=self.owner, **kwargs) for i, v in enumerate(values)
+        )
         return self._store(name, checked)
 
 
@@ -219,11 +304,18 @@ def _task_kind(objective: Any) -> str | None:
 def check_tensor(owner: str, name: str, values: Any) -> torch.Tensor:
     """`values` if it is a tensor whose floating entries are all finite (NaN and inf raise)."""
     if not isinstance(values, torch.Tensor):
-        raise _fail_data(owner, name, f"<{type(values).__name__}>", "a torch.Tensor", "wrap it with torch.as_tensor")
+        raise _fail_data(
+            owner, name, f"<{type(values).__name__}>", "a torch.Tensor", "wrap it with torch.as_tensor"
+        )
     if values.is_floating_point() and len(values) and not bool(torch.isfinite(values).all()):
         bad = int((~torch.isfinite(values)).sum())
-        raise _fail_data(owner, name, f"<{tuple(values.shape)} with {bad} NaN/inf>", "finite",
-                    "remove or impute the NaN/inf entries (e.g. torch.nan_to_num) before training")
+        raise _fail_data(
+            owner,
+            name,
+            f"<{tuple(values.shape)} with {bad} NaN/inf>",
+            "finite",
+            "remove or impute the NaN/inf entries (e.g. torch.nan_to_num) before training",
+        )
     return values
 
 
@@ -248,8 +340,10 @@ def _trial_forward(owner: str, name: str, model: nn.Module, x: torch.Tensor) -> 
     except (RuntimeError, IndexError, ValueError, TypeError) as err:
         raise ValueError(
             f"{owner}({name}=<inputs of shape {tuple(x.shape)}, {x.dtype}>): {name}.x does not fit "
-            f"{type(model).__name__}{_first_layer(model)}. One input of shape {tuple(x.shape[1:])} gave: {err}; "
-            "build the model for this data, e.g. ml.make_model(kind, data.input_shape, data.num_classes)") from err
+            f"{type(model).__name__}{_first_layer(model)}. "
+            f"One input of shape {tuple(x.shape[1:])} gave: {err}; "
+            "build the model for this data, e.g. ml.make_model(kind, data.input_shape, data.num_classes)"
+        ) from err
     finally:
         for module, training in flags:
             module.training = training
@@ -257,31 +351,56 @@ def _trial_forward(owner: str, name: str, model: nn.Module, x: torch.Tensor) -> 
 
 def _check_classes(owner: str, name: str, y: torch.Tensor, out: torch.Tensor) -> None:
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-        raise _fail_data(owner, name, f"<labels {y.dtype}>", "integer class indices for cross-entropy",
-                    "convert with `y.long()` (or use MeanSquaredError for regression targets)")
+        raise _fail_data(
+            owner,
+            name,
+            f"<labels {y.dtype}>",
+            "integer class indices for cross-entropy",
+            "convert with `y.long()` (or use MeanSquaredError for regression targets)",
+        )
     if y.ndim != 1:
         fix = "use `y.squeeze(1)`" if y.ndim == 2 and y.shape[1] == 1 else "pass one class index per sample"
         raise _fail_data(owner, name, f"<labels of shape {tuple(y.shape)}>", "of shape (n,)", fix)
     classes = out.shape[-1]
     low, high = int(y.min()), int(y.max())
     if out.ndim == 2 and (low < 0 or high >= classes):
-        raise _fail_data(owner, name, f"<labels in [{low}, {high}]>", f"class indices in [0, {classes - 1}] "
-                    f"(the model has {classes} outputs)", "build the model with num_classes="
-                    f"{max(high + 1, classes)}, or remap the labels to 0..{classes - 1}")
+        raise _fail_data(
+            owner,
+            name,
+            f"<labels in [{low}, {high}]>",
+            f"class indices in [0, {classes - 1}] (the model has {classes} outputs)",
+            "build the model with num_classes="
+            f"{max(high + 1, classes)}, or remap the labels to 0..{classes - 1}",
+        )
 
 
 def _check_values(owner: str, name: str, y: torch.Tensor, out: torch.Tensor) -> None:
     if not y.is_floating_point():
-        raise _fail_data(owner, name, f"<targets {y.dtype}>", "float targets for mean squared error",
-                    "convert with `y.float()` (or use CrossEntropy for class labels)")
+        raise _fail_data(
+            owner,
+            name,
+            f"<targets {y.dtype}>",
+            "float targets for mean squared error",
+            "convert with `y.float()` (or use CrossEntropy for class labels)",
+        )
     if tuple(y.shape[1:]) != tuple(out.shape[1:]):
-        raise _fail_data(owner, name, f"<targets of shape {tuple(y.shape)}>",
-                    f"shaped (n, {', '.join(map(str, out.shape[1:]))}) like the model's output",
-                    "reshape the targets, e.g. `y.view(len(y), -1)`")
+        raise _fail_data(
+            owner,
+            name,
+            f"<targets of shape {tuple(y.shape)}>",
+            f"shaped (n, {', '.join(map(str, out.shape[1:]))}) like the model's output",
+            "reshape the targets, e.g. `y.view(len(y), -1)`",
+        )
 
 
-def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data", owner: str = "fit",
-               allow_empty: bool = False) -> None:
+def check_data(
+    model: nn.Module,
+    split: Any,
+    objective: Any,
+    name: str = "data",
+    owner: str = "fit",
+    allow_empty: bool = False,
+) -> None:
     """Check `split` (a `Split`: `x: (n, ...)`, `y: (n, ...)`) against `model` before training.
 
     Always: a non-empty split of tensors, finite floats, no uint8/bool inputs (float64 only for a
@@ -295,7 +414,9 @@ def check_data(model: nn.Module, split: Any, objective: Any, name: str = "data",
     if len(x) == 0:
         if allow_empty:
             return
-        raise _fail_data(owner, name, "<empty split>", "a split with at least one sample", "check the data loading")
+        raise _fail_data(
+            owner, name, "<empty split>", "a split with at least one sample", "check the data loading"
+        )
     problem = _input_problem(model, x)
     if problem:
         raise _fail_data(owner, f"{name}.x", f"<{x.dtype} inputs>", "float32 (or integer token ids)", problem)
@@ -310,7 +431,9 @@ def check_fit_inputs(model: Any, config: Any, objective: Any, train: Any, val: A
     """`fit`'s arguments: the types, then the training (and validation) `Split` against the model."""
     check_type("model", model, nn.Module, owner="fit", hint="pass a torch.nn.Module, e.g. ml.make_model(...)")
     check_type("config", config, "TrainConfig", owner="fit", hint="pass ml.TrainConfig(...)")
-    check_type("objective", objective, "Objective", owner="fit", hint="pass an Objective, e.g. CrossEntropy()")
+    check_type(
+        "objective", objective, "Objective", owner="fit", hint="pass an Objective, e.g. CrossEntropy()"
+    )
     check_data(model, train, objective, "data")
     if val is not None:
         check_data(model, val, objective, "val", allow_empty=True)

@@ -4,9 +4,11 @@ Figures take plain tensors, arrays and histories; this module imports nothing fr
 but `models` (the `SpatialMLP` contract), so `train` and every method module may draw with it.
 Introduced in `tutorials/01_e2e_backprop.ipynb`.
 """
+
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -77,12 +79,15 @@ def plot_history(history: History, title: str | None = None, ax_loss=None, label
     steps = np.arange(1, history.num_steps + 1)
     window = max(1, history.num_steps // 50)
     epoch_steps = [row["step"] for row in history.epochs]
-    for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
-        line, = ax.plot(steps, smooth(history.steps[key], window), alpha=0.8,
-                        label=f"{label + ' ' if label else ''}train")
+    for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy"), strict=False):
+        (line,) = ax.plot(
+            steps, smooth(history.steps[key], window), alpha=0.8, label=f"{label + ' ' if label else ''}train"
+        )
         val = [row.get(f"val_{key}") for row in history.epochs]
         if any(v is not None for v in val):
-            ax.plot(epoch_steps, val, "o--", color=line.get_color(), label=f"{label + ' ' if label else ''}val")
+            ax.plot(
+                epoch_steps, val, "o--", color=line.get_color(), label=f"{label + ' ' if label else ''}val"
+            )
         label_axes(ax, "step", name)
     if title:
         fig.suptitle(title)
@@ -101,8 +106,13 @@ def compare_histories(histories: dict[str, History], key: str = "val_acc", title
     return fig
 
 
-def image_grid(images: torch.Tensor, labels: Sequence[int] | None = None,
-               predictions: Sequence[int] | None = None, ncols: int = 8, class_names=None):
+def image_grid(
+    images: torch.Tensor,
+    labels: Sequence[int] | None = None,
+    predictions: Sequence[int] | None = None,
+    ncols: int = 8,
+    class_names=None,
+):
     """Images `(n, C, H, W)` in a grid; titles show label (and prediction, red when wrong)."""
     images = images.detach().float().cpu()
     n = len(images)
@@ -115,19 +125,27 @@ def image_grid(images: torch.Tensor, labels: Sequence[int] | None = None,
         img = images[i]
         img = (img - img.min()) / (img.max() - img.min() + 1e-8)
         ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
-        name = (lambda c: class_names[c] if class_names else str(c))
         if labels is not None:
-            text = name(int(labels[i]))
+            text = _class_name(int(labels[i]), class_names)
             wrong = predictions is not None and int(predictions[i]) != int(labels[i])
             if predictions is not None:
-                text += f" / {name(int(predictions[i]))}"
+                text += f" / {_class_name(int(predictions[i]), class_names)}"
             ax.set_title(text, fontsize=8, color="crimson" if wrong else "black")
     fig.tight_layout()
     return fig
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int | None = None,
-                     class_names: Sequence[str] | None = None, title: str | None = None):
+def _class_name(label: int, class_names: Sequence[str] | None) -> str:
+    return class_names[label] if class_names else str(label)
+
+
+def confusion_matrix(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+    title: str | None = None,
+):
     """Counts of (true, predicted) class pairs as a heat-map with the counts written in."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     k = num_classes or int(max(y_true.max(), y_pred.max()) + 1)
@@ -138,8 +156,15 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: 
     ax.grid(False)
     for (i, j), c in np.ndenumerate(counts):
         if c:
-            ax.text(j, i, str(c), ha="center", va="center", fontsize=7,
-                    color="white" if c > counts.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(c),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if c > counts.max() / 2 else "black",
+            )
     names = list(class_names) if class_names else [str(i) for i in range(k)]
     ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 2 else 0)
     ax.set_yticks(range(k), names)
@@ -164,6 +189,7 @@ def bar_table(values: dict[str, float], ylabel: str, title: str | None = None):
 
 # --------------------------------------------------------------------------- BIMT networks (notebook 06)
 
+
 def _edge_segments(model: SpatialMLP, edge_mask, threshold: float):
     """Segments, |w| (relative to each layer's max), sign and kept-flag of every drawn wire."""
     segments, strength, positive, kept = [], [], [], []
@@ -182,10 +208,19 @@ def _edge_segments(model: SpatialMLP, edge_mask, threshold: float):
     return [np.concatenate(parts) for parts in (segments, strength, positive, kept)]
 
 
-def draw_network(model: SpatialMLP, ax=None, edge_mask: Sequence[torch.Tensor] | None = None, title: str | None = None,
-                 threshold: float = 0.01, input_names: Sequence[str] | None = None,
-                 output_names: Sequence[str] | None = None, linewidth: float = 2.5):
-    """A `SpatialMLP` (e.g. `bimt.BioMLP`) drawn in its geometry: one `LineCollection` of wires (width and opacity ~ |w|,
+def draw_network(
+    model: SpatialMLP,
+    ax=None,
+    edge_mask: Sequence[torch.Tensor] | None = None,
+    title: str | None = None,
+    threshold: float = 0.01,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    linewidth: float = 2.5,
+):
+    """A `SpatialMLP` (e.g. `bimt.BioMLP`) drawn in its geometry.
+
+    One `LineCollection` of wires (width and opacity ~ |w|,
     blue positive, red negative), neurons as dots, inputs/outputs labelled in their current places.
 
     `edge_mask[l]` (bool, shaped like `linears[l].weight`) keeps the wires to show; the others are
@@ -197,25 +232,37 @@ def draw_network(model: SpatialMLP, ax=None, edge_mask: Sequence[torch.Tensor] |
         flat = bool((model.coords(0)[:, 1] == model.coords(0)[0, 1]).all())  # a 1-D layout
         _, ax = plt.subplots(figsize=(4, 3.4) if flat else (6.5, 5.5))
     if edge_mask is not None and len(edge_mask) != len(model.linears):
-        raise ValueError(f"edge_mask has {len(edge_mask)} entries, the model has {len(model.linears)} linears")
+        raise ValueError(
+            f"edge_mask has {len(edge_mask)} entries, the model has {len(model.linears)} linears"
+        )
     segments, strength, positive, kept = _edge_segments(model, edge_mask, threshold)
     colors = np.zeros((len(segments), 4))
     colors[:, :3] = np.where(positive[:, None], (0.12, 0.35, 0.75), (0.85, 0.15, 0.15))
     colors[:, 3] = 0.15 + 0.85 * strength
     colors[~kept] = (0.6, 0.6, 0.6, 0.08)
     order = np.argsort(kept.astype(float) + strength)  # strong, kept wires on top
-    ax.add_collection(LineCollection(segments[order], linewidths=(linewidth * strength)[order] + 0.1,
-                                     colors=colors[order]))
+    ax.add_collection(
+        LineCollection(segments[order], linewidths=(linewidth * strength)[order] + 0.1, colors=colors[order])
+    )
     small = max(model.widths) <= 64
     for l in range(len(model.widths)):
         xy = model.coords(l).numpy()
         ax.scatter(xy[:, 0], xy[:, 1], s=12 if small else 2, color="black", zorder=3)
-    for names, layer, perm, offset in ((input_names, 0, model.in_perm, -0.5),
-                                       (output_names, len(model.widths) - 1, model.out_perm, 0.5)):
-        for position, original in enumerate((perm.tolist() if names is not None else [])):
+    for names, layer, perm, offset in (
+        (input_names, 0, model.in_perm, -0.5),
+        (output_names, len(model.widths) - 1, model.out_perm, 0.5),
+    ):
+        for position, original in enumerate(perm.tolist() if names is not None else []):
             x, y = model.coords(layer)[position].tolist()
-            ax.annotate(names[original], (x, y), xytext=(0, 12 * np.sign(offset)), textcoords="offset points",
-                        ha="center", va="center", fontsize=8)
+            ax.annotate(
+                names[original],
+                (x, y),
+                xytext=(0, 12 * np.sign(offset)),
+                textcoords="offset points",
+                ha="center",
+                va="center",
+                fontsize=8,
+            )
     ax.autoscale()
     ax.margins(0.08)
     ax.axis("off")
@@ -227,11 +274,15 @@ def draw_network(model: SpatialMLP, ax=None, edge_mask: Sequence[torch.Tensor] |
 def draw_networks(models: dict[str, SpatialMLP], ncols: int = 5, size: float = 3.0, **kwargs):
     """Several networks side by side (e.g. the BIMT ablation grid); titles are the dict keys."""
     nrows = -(-len(models) // ncols)
-    fig, axes = plt.subplots(nrows, min(ncols, len(models)), figsize=(size * min(ncols, len(models)),
-                                                                      size * 0.9 * nrows), squeeze=False)
-    for ax in axes.flat[len(models):]:
+    fig, axes = plt.subplots(
+        nrows,
+        min(ncols, len(models)),
+        figsize=(size * min(ncols, len(models)), size * 0.9 * nrows),
+        squeeze=False,
+    )
+    for ax in axes.flat[len(models) :]:
         ax.axis("off")
-    for ax, (name, model) in zip(axes.flat, models.items()):
+    for ax, (name, model) in zip(axes.flat, models.items(), strict=False):
         draw_network(model, ax=ax, title=name, **kwargs)
     fig.tight_layout()
     return fig
@@ -256,10 +307,12 @@ def network_animation(snapshots: Movie, interval: int = 300, **kwargs):
     return anim
 
 
-# --------------------------------------------------------------------------- co-clustered layers (notebook 04)
+# -------------------------------------------------------------------------- co-clustered layers (notebook 04)
 
-def block_sort(weight: torch.Tensor, clusters: CoclusterLabels,
-               name: str = "W") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def block_sort(
+    weight: torch.Tensor, clusters: CoclusterLabels, name: str = "W"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`|W|` (kernel norms for conv) with rows and columns sorted by cluster.
 
     `weight: (out, in)` or `(out, in, kh, kw)`. Returns `(sorted (out, in) array, row order,
@@ -271,8 +324,9 @@ def block_sort(weight: torch.Tensor, clusters: CoclusterLabels,
     return magnitude[np.ix_(rows, cols)], rows, cols
 
 
-def cluster_heatmap(weight: torch.Tensor, clusters: CoclusterLabels | None = None, title: str | None = None,
-                    ax=None):
+def cluster_heatmap(
+    weight: torch.Tensor, clusters: CoclusterLabels | None = None, title: str | None = None, ax=None
+):
     """`|W|` (kernel norms for conv) with rows (outputs) and columns (inputs) sorted by co-cluster
     and the k diagonal blocks outlined; `clusters=None` shows the layer as stored. The title gives
     the share of squared weight inside the blocks (the clusterability C). Returns the figure."""
@@ -281,8 +335,12 @@ def cluster_heatmap(weight: torch.Tensor, clusters: CoclusterLabels | None = Non
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.6))
     if clusters is None:
-        ax.imshow(squared_edges(weight.detach()).sqrt().cpu().numpy(), cmap="magma", aspect="auto",
-                  interpolation="nearest")
+        ax.imshow(
+            squared_edges(weight.detach()).sqrt().cpu().numpy(),
+            cmap="magma",
+            aspect="auto",
+            interpolation="nearest",
+        )
         ax.set_title(title or "|W| as stored", fontsize=10)
     else:
         magnitude = block_sort(weight, clusters)[0]
@@ -291,9 +349,9 @@ def cluster_heatmap(weight: torch.Tensor, clusters: CoclusterLabels | None = Non
         inside = 0.0
         for rows, cols in clusters.sizes():
             ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), cols, rows, fill=False, edgecolor="cyan", lw=1.2))
-            inside += float((magnitude[r0:r0 + rows, c0:c0 + cols] ** 2).sum())
+            inside += float((magnitude[r0 : r0 + rows, c0 : c0 + cols] ** 2).sum())
             r0, c0 = r0 + rows, c0 + cols
-        c = inside / max(float((magnitude ** 2).sum()), 1e-30)
+        c = inside / max(float((magnitude**2).sum()), 1e-30)
         ax.set_title(f"{title + ': ' if title else ''}C = {c:.2f}", fontsize=10)
     ax.grid(False)
     ax.set_xlabel("input neuron")
@@ -305,19 +363,23 @@ def cluster_heatmap(weight: torch.Tensor, clusters: CoclusterLabels | None = Non
 def cluster_heatmaps(panels: Sequence[tuple[str, torch.Tensor, CoclusterLabels | None]]):
     """Several `cluster_heatmap`s side by side: `panels = [(title, weight, clusters or None), ...]`."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, (title, weight, clusters) in zip(axes[0], panels):
+    for ax, (title, weight, clusters) in zip(axes[0], panels, strict=True):
         cluster_heatmap(weight, clusters, title, ax=ax)
     return fig
 
 
-def tradeoff_plot(points: dict[str, tuple[float, float]], baselines: dict[str, float] | None = None,
-                  xlabel: str = "clusterability C (fitted co-clusters)", ylabel: str = "test accuracy"):
+def tradeoff_plot(
+    points: dict[str, tuple[float, float]],
+    baselines: dict[str, float] | None = None,
+    xlabel: str = "clusterability C (fitted co-clusters)",
+    ylabel: str = "test accuracy",
+):
     """One labelled point per run at `(C, accuracy)`; `baselines` draws vertical reference lines."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, (x, y) in points.items():
         ax.plot(x, y, "o", ms=8)
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    for (name, x), style in zip((baselines or {}).items(), (":", "--", "-.")):
+    for (name, x), style in zip((baselines or {}).items(), (":", "--", "-."), strict=False):
         ax.axvline(x, color="gray", ls=style, lw=1, label=name)
     if baselines:
         ax.legend(fontsize=8, loc="lower left")

@@ -1,7 +1,8 @@
 """ipywidgets explorers built on `viz`. Importable without a display; each returns the widget.
 
-Headless runs (papermill, nbval) draw the initial state once, so notebooks never break there.
+Headless runs (papermill) draw the initial state once, so notebooks never break there.
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -11,8 +12,9 @@ from . import viz
 from .models import count_parameters
 
 
-def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                       class_names=None, per_page: int = 16):
+def prediction_browser(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, class_names=None, per_page: int = 16
+):
     """Browse `images (n, C, H, W)` a page at a time with the model's predictions (wrong in red).
 
     A toggle shows only the mistakes.
@@ -31,7 +33,7 @@ def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: tor
         return max(0, -(-len(shown(mistakes_only)) // per_page) - 1)
 
     def show(page: int = 0, mistakes_only: bool = False) -> None:
-        chosen = shown(mistakes_only)[page * per_page:(page + 1) * per_page]
+        chosen = shown(mistakes_only)[page * per_page : (page + 1) * per_page]
         if len(chosen) == 0:
             print("no images to show")
             return
@@ -46,6 +48,7 @@ def prediction_browser(model: torch.nn.Module, images: torch.Tensor, labels: tor
 
 # --------------------------------------------------------------------------- notebook 02: local training
 
+
 def modules_explorer(sweep: dict):
     """Pick the number of modules K and see accuracy and activation memory (`local.sweep_modules` output)."""
     import ipywidgets as widgets
@@ -58,11 +61,13 @@ def modules_explorer(sweep: dict):
         plot_sweep(sweep, highlight=K)
         plt.show()
 
-    return widgets.interactive(show, K=widgets.SelectionSlider(options=counts, value=counts[-1],
-                                                               description="modules K"))
+    return widgets.interactive(
+        show, K=widgets.SelectionSlider(options=counts, value=counts[-1], description="modules K")
+    )
 
 
-# --------------------------------------------------------------------------- BIMT training movie (notebook 06)
+# -------------------------------------------------------------------------- BIMT training movie (notebook 06)
+
 
 def network_movie(snapshots, **draw_kwargs):
     """A slider through a training movie (`bimt.Snapshots`): the network drawn at each snapshot.
@@ -72,7 +77,9 @@ def network_movie(snapshots, **draw_kwargs):
     import ipywidgets as widgets
 
     if len(snapshots) == 0:
-        raise ValueError("the Snapshots hook holds no snapshot: pass it to train_bimt(..., hooks=[...]) first")
+        raise ValueError(
+            "the Snapshots hook holds no snapshot: pass it to train_bimt(..., hooks=[...]) first"
+        )
 
     def show(index: int = len(snapshots) - 1) -> None:
         viz.draw_network(snapshots.model_at(index), title=f"step {snapshots.steps[index]}", **draw_kwargs)
@@ -84,8 +91,10 @@ def network_movie(snapshots, **draw_kwargs):
 
 # --------------------------------------------------------------------------- circuit discovery (notebook 07)
 
-def circuit_explorer(models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03, 0.1), metric: str = "mse",
-                     output_names=None):
+
+def circuit_explorer(
+    models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03, 0.1), metric: str = "mse", output_names=None
+):
     """Pick a network, an output (or class) and ACDC's threshold tau: the circuit is found and
     drawn on the network's geometry. `batches[output] = (clean, corrupt)`; results are cached.
     """
@@ -99,19 +108,24 @@ def circuit_explorer(models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03
         key = (network, output, tau)
         if key not in cache:
             clean, corrupt = batches[output]
-            cache[key] = circuits.acdc(circuits.PatchingProblem(models[network], clean, corrupt, output, metric), tau)
+            cache[key] = circuits.acdc(
+                circuits.PatchingProblem(models[network], clean, corrupt, output, metric), tau
+            )
         circuits.draw_circuit(models[network], cache[key])
         plt.show()
         print(cache[key])
 
     outputs = [(output_names[o] if output_names else str(o), o) for o in batches]
-    return widgets.interactive(show, network=widgets.Dropdown(options=list(models), description="network"),
-                               output=widgets.Dropdown(options=outputs, description="output"),
-                               tau=widgets.SelectionSlider(options=list(taus), value=taus[len(taus) // 2],
-                                                           description="tau"))
+    return widgets.interactive(
+        show,
+        network=widgets.Dropdown(options=list(models), description="network"),
+        output=widgets.Dropdown(options=outputs, description="output"),
+        tau=widgets.SelectionSlider(options=list(taus), value=taus[len(taus) // 2], description="tau"),
+    )
 
 
 # --------------------------------------------------------------------------- notebook 05 (nemo)
+
 
 def module_picker(analysis, test, initial=(3, 5, 8)):
     """Pick classes; the module for them is cut out of `analysis.model` (a `nemo.ModularAnalysis`)
@@ -127,24 +141,39 @@ def module_picker(analysis, test, initial=(3, 5, 8)):
             print("pick at least one class")
             return
         module = analysis.module(classes)
-        print(f"module for classes {sorted(classes)}: {count_parameters(module):,} parameters "
-              f"(full model {count_parameters(analysis.model):,}), "
-              f"weight retention {nemo.weight_retention(analysis.model, module):.1%}, "
-              f"accuracy {nemo.subtask_accuracy(module, test, classes):.3f} "
-              f"(full model restricted to them: {nemo.subtask_accuracy(analysis.model, test, classes, restrict=True):.3f})")
+        print(
+            f"module for classes {sorted(classes)}: {count_parameters(module):,} parameters "
+            f"(full model {count_parameters(analysis.model):,}), "
+            f"weight retention {nemo.weight_retention(analysis.model, module):.1%}, "
+            f"accuracy {nemo.subtask_accuracy(module, test, classes):.3f} "
+            f"(full model restricted to them: "
+            f"{nemo.subtask_accuracy(analysis.model, test, classes, restrict=True):.3f})"
+        )
         keep = nemo.module_units(analysis.class_masks, classes)
         nemo.plot_class_masks({"kept units": {name: k[None, :] for name, k in keep.items()}})
         plt.show()
 
-    picker = widgets.SelectMultiple(options=list(range(num_classes)), value=tuple(initial),
-                                    description="classes", rows=min(10, num_classes))
+    picker = widgets.SelectMultiple(
+        options=list(range(num_classes)),
+        value=tuple(initial),
+        description="classes",
+        rows=min(10, num_classes),
+    )
     return widgets.interactive(show, classes=picker)
 
 
 # --------------------------------------------------------------------------- causal models (notebook 08)
 
-def intervention_explorer(dcm, treatment: str, outcome: str, truth=None, image: str | None = None,
-                          n: int = 2000, images_shown: int = 16):
+
+def intervention_explorer(
+    dcm,
+    treatment: str,
+    outcome: str,
+    truth=None,
+    image: str | None = None,
+    n: int = 2000,
+    images_shown: int = 16,
+):
     """Choose `do(treatment = x)` (or no intervention) and see the DCM's `P(outcome | ...)` next to
     the truth, plus generated images of the variable `image` when given.
 
@@ -170,10 +199,13 @@ def intervention_explorer(dcm, treatment: str, outcome: str, truth=None, image: 
             viz.image_grid(samples[image][:images_shown], ncols=8)
         plt.show()
 
-    return widgets.interactive(show, value=widgets.Dropdown(options=options, value=0, description="intervene"))
+    return widgets.interactive(
+        show, value=widgets.Dropdown(options=options, value=0, description="intervene")
+    )
 
 
 # --------------------------------------------------------------------------- clusterability (notebook 04)
+
 
 def cluster_explorer(models: dict[str, torch.nn.Module], max_k: int = 8, seed: int = 0):
     """Choose a model, a layer and k: fits co-clusters, redraws the block-sorted `|W|` and prints C
@@ -197,9 +229,15 @@ def cluster_explorer(models: dict[str, torch.nn.Module], max_k: int = 8, seed: i
         viz.cluster_heatmap(weight, clusters, title=f"{model} {layer}, k={k}")
         plt.show()
         base = random_baselines(*weight.shape[:2], k, trials=3, seed=seed)["fitted"]
-        print(f"C = {float(clusterability(weight.detach(), clusters)):.3f}; a random Gaussian {tuple(weight.shape[:2])} matrix "
-              f"under its own fitted co-clusters: {base:.3f}; 1/k = {1 / k:.3f}")
+        print(
+            f"C = {float(clusterability(weight.detach(), clusters)):.3f}; "
+            f"a random Gaussian {tuple(weight.shape[:2])} matrix "
+            f"under its own fitted co-clusters: {base:.3f}; 1/k = {1 / k:.3f}"
+        )
 
-    return widgets.interactive(show, model=widgets.Dropdown(options=list(models), description="model"),
-                               layer=widgets.Dropdown(options=names, description="layer"),
-                               k=widgets.IntSlider(4, 2, max_k, description="k"))
+    return widgets.interactive(
+        show,
+        model=widgets.Dropdown(options=list(models), description="model"),
+        layer=widgets.Dropdown(options=names, description="layer"),
+        k=widgets.IntSlider(4, 2, max_k, description="k"),
+    )

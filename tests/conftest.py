@@ -1,10 +1,13 @@
 """Shared fixtures: each notebook is executed once per session at BUDGET="smoke"."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import pytest
+
+from modlearn.train import Hook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
@@ -37,3 +40,25 @@ def mnist_root() -> Path:
     if not root or not mnist_on_disk(root):
         pytest.skip("MNIST files not found: set MODLEARN_DATA (e.g. ../shared/data)")
     return Path(root)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks: thread hand-offs cost far more than they save on a shared machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class InterruptAt(Hook):
+    """A `fit` hook that raises `KeyboardInterrupt` (as Ctrl-C would) after step `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state) -> None:
+        if state.step == self.step:
+            raise KeyboardInterrupt

@@ -4,6 +4,7 @@ Table-driven: `(id, call, error type, substring of the message)`. The data check
 `evaluate` must also leave the model, BatchNorm statistics and the RNG untouched, and accept
 what the notebooks legitimately pass (token ids, regression targets, float64 models).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,12 +24,7 @@ NAN, INF = math.nan, math.inf
 SHAPE = (1, 8, 8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _xy(n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,7 +34,9 @@ def _xy(n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _dataset() -> Dataset:
     x, y = _xy(30)
-    return Dataset("tiny", Split(x[:20], y[:20]), Split(x[20:25], y[20:25]), Split(x[25:], y[25:]), 10, "test data")
+    return Dataset(
+        "tiny", Split(x[:20], y[:20]), Split(x[20:25], y[20:25]), Split(x[25:], y[25:]), 10, "test data"
+    )
 
 
 def _mlp(shape=SHAPE) -> MLP:
@@ -63,7 +61,9 @@ def _with(values: torch.Tensor, index: tuple, value: float) -> torch.Tensor:
 
 def _evaluate(x=None, y=None, model=None, **kwargs):
     default_x, default_y = _xy()
-    return ml.evaluate(model or _mlp(), (default_x if x is None else x, default_y if y is None else y), **kwargs)
+    return ml.evaluate(
+        model or _mlp(), (default_x if x is None else x, default_y if y is None else y), **kwargs
+    )
 
 
 def _problem() -> circuits.PatchingProblem:
@@ -73,7 +73,9 @@ def _problem() -> circuits.PatchingProblem:
 
 def _dcm() -> causal.DCM:
     _, graph = causal.front_door_scm()
-    return causal.DCM(graph, [causal.Variable(v) for v in "XZY"], causal.DCMConfig(noise_dim=2, confounder_dim=2))
+    return causal.DCM(
+        graph, [causal.Variable(v) for v in "XZY"], causal.DCMConfig(noise_dim=2, confounder_dim=2)
+    )
 
 
 class _DeclaresClasses(Objective):
@@ -88,7 +90,11 @@ class _DeclaresClasses(Objective):
 X, Y = _xy()
 CASES = [
     # TrainConfig
-    ("epochs-fraction", lambda: ml.TrainConfig(epochs=2.5), "epochs must be a whole number >= 1; pass an int such as 3"),
+    (
+        "epochs-fraction",
+        lambda: ml.TrainConfig(epochs=2.5),
+        "epochs must be a whole number >= 1; pass an int such as 3",
+    ),
     ("epochs-zero", lambda: ml.TrainConfig(epochs=0), "epochs"),
     ("resume-strict-string", lambda: ml.TrainConfig(resume_strict="no"), "resume_strict"),
     ("stop-on-nonfinite-number", lambda: ml.TrainConfig(stop_on_nonfinite=2), "stop_on_nonfinite"),
@@ -118,8 +124,11 @@ CASES = [
     ("fit-labels-out-of-range", lambda: _fit(y=Y + 3), "data.y must be class indices in [0, 9]"),
     ("fit-negative-labels", lambda: _fit(y=Y - 1), "data.y must be class indices"),
     ("fit-28x28-model-on-8x8", lambda: _fit(model=_mlp((1, 28, 28))), "data.x does not fit MLP"),
-    ("fit-vit-on-wrong-size", lambda: _fit(model=ml.make_model("vit", (1, 16, 16), 10, dim=8, depth=1)),
-     "input of shape (1, 8, 8)"),
+    (
+        "fit-vit-on-wrong-size",
+        lambda: _fit(model=ml.make_model("vit", (1, 16, 16), 10, dim=8, depth=1)),
+        "input of shape (1, 8, 8)",
+    ),
     ("fit-uint8-inputs", lambda: _fit(x=(X.clamp(0, 1) * 255).to(torch.uint8)), "x.float() / 255"),
     ("fit-float64-inputs", lambda: _fit(x=X.double()), "data.x must be float32"),
     ("fit-float-labels", lambda: _fit(y=Y.float()), "data.y must be integer class indices"),
@@ -127,15 +136,33 @@ CASES = [
     ("fit-empty", lambda: _fit(x=X[:0], y=Y[:0]), "data must be a split with at least one sample"),
     ("fit-model-not-module", lambda: ml.fit("mlp", (X, Y), _config()), "model must be a Module"),
     ("fit-config-wrong-class", lambda: ml.fit(_mlp(), (X, Y), {"epochs": 1}), "config must be a TrainConfig"),
-    ("fit-objective-wrong-class", lambda: _fit(objective=nn.CrossEntropyLoss()), "objective must be an Objective"),
+    (
+        "fit-objective-wrong-class",
+        lambda: _fit(objective=nn.CrossEntropyLoss()),
+        "objective must be an Objective",
+    ),
     ("fit-data-wrong-type", lambda: ml.fit(_mlp(), "digits", _config()), "data"),
     ("fit-nan-validation", lambda: _fit(val=Split(_with(X, (0, 0, 0, 0), NAN), Y)), "val.x must be finite"),
-    ("fit-regression-nan-targets", lambda: _fit(y=_with(torch.zeros(16, 10), (2, 3), NAN),
-                                                objective=MeanSquaredError()), "data.y must be finite"),
-    ("fit-regression-broadcast", lambda: _fit(y=torch.zeros(16), objective=MeanSquaredError()),
-     "data.y must be shaped (n, 10)"),
-    ("fit-declared-class-targets", lambda: _fit(y=Y + 3, objective=_DeclaresClasses()), "data.y must be class"),
-    ("fit-regression-int-targets", lambda: _fit(y=Y, objective=MeanSquaredError()), "data.y must be float targets"),
+    (
+        "fit-regression-nan-targets",
+        lambda: _fit(y=_with(torch.zeros(16, 10), (2, 3), NAN), objective=MeanSquaredError()),
+        "data.y must be finite",
+    ),
+    (
+        "fit-regression-broadcast",
+        lambda: _fit(y=torch.zeros(16), objective=MeanSquaredError()),
+        "data.y must be shaped (n, 10)",
+    ),
+    (
+        "fit-declared-class-targets",
+        lambda: _fit(y=Y + 3, objective=_DeclaresClasses()),
+        "data.y must be class",
+    ),
+    (
+        "fit-regression-int-targets",
+        lambda: _fit(y=Y, objective=MeanSquaredError()),
+        "data.y must be float targets",
+    ),
     # evaluate
     ("evaluate-labels-out-of-range", lambda: _evaluate(y=Y + 12), "data.y must be class indices"),
     ("evaluate-shape-mismatch", lambda: _evaluate(model=_mlp((1, 28, 28))), "data.x does not fit"),
@@ -151,7 +178,11 @@ CASES = [
     ("make-model-string-shape", lambda: ml.make_model("mlp", "1x8x8"), "input_shape"),
     ("make-model-num-classes-zero", lambda: ml.make_model("mlp", SHAPE, 0), "num_classes"),
     ("make-model-num-classes-fraction", lambda: ml.make_model("mlp", SHAPE, 2.5), "num_classes"),
-    ("make-model-unknown-setting", lambda: ml.make_model("cnn", SHAPE, hidden=(8,)), "hidden is not a setting"),
+    (
+        "make-model-unknown-setting",
+        lambda: ml.make_model("cnn", SHAPE, hidden=(8,)),
+        "hidden is not a setting",
+    ),
     # setup
     ("setup-seed-string", lambda: ml.setup("smoke", seed="abc", verbose=False), "setup(seed='abc')"),
     ("setup-seed-fraction", lambda: ml.setup("smoke", seed=1.5, verbose=False), "seed"),
@@ -166,20 +197,44 @@ CASES = [
     ("local-ff-theta-nan", lambda: local.LocalConfig(ff_theta=NAN), "ff_theta"),
     ("local-kernel-min-inf", lambda: local.LocalConfig(kernel_min=INF), "kernel_min"),
     ("train-local-data-tuple", lambda: local.train_local(_mlp(), (X, Y)), "data must be a Dataset"),
-    ("train-local-config-class", lambda: local.train_local(_mlp(), _dataset(), ml.TrainConfig()),
-     "config must be a LocalConfig"),
-    ("train-local-train-class", lambda: local.train_local(_mlp(), _dataset(), local.LocalConfig(), {}),
-     "train must be a TrainConfig"),
+    (
+        "train-local-config-class",
+        lambda: local.train_local(_mlp(), _dataset(), ml.TrainConfig()),
+        "config must be a LocalConfig",
+    ),
+    (
+        "train-local-train-class",
+        lambda: local.train_local(_mlp(), _dataset(), local.LocalConfig(), {}),
+        "train must be a TrainConfig",
+    ),
     # incubation
     ("incubation-stages-zero", lambda: incubation.IncubationConfig(stages=0), "stages"),
-    ("incubation-min-lr-above-lr", lambda: incubation.DeepIncubation(_mlp(), _mlp(), SHAPE,
-                                                                     incubation.IncubationConfig(min_lr=1e-2)), "min_lr"),
+    (
+        "incubation-min-lr-above-lr",
+        lambda: incubation.DeepIncubation(_mlp(), _mlp(), SHAPE, incubation.IncubationConfig(min_lr=1e-2)),
+        "min_lr",
+    ),
     ("incubation-workers-fraction", lambda: incubation.IncubationConfig(workers=1.5), "workers"),
-    ("incubation-grad-clip-zero", lambda: incubation.IncubationConfig(finetune_grad_clip=0), "finetune_grad_clip"),
-    ("deep-incubation-meta", lambda: incubation.DeepIncubation("vit", _mlp(), SHAPE), "meta must be a Module"),
-    ("deep-incubation-input-shape", lambda: incubation.DeepIncubation(_mlp(), _mlp(), (1, 0, 8)), "input_shape[1]"),
-    ("deep-incubation-config", lambda: incubation.DeepIncubation(_mlp(), _mlp(), SHAPE, ml.TrainConfig()),
-     "config must be an IncubationConfig"),
+    (
+        "incubation-grad-clip-zero",
+        lambda: incubation.IncubationConfig(finetune_grad_clip=0),
+        "finetune_grad_clip",
+    ),
+    (
+        "deep-incubation-meta",
+        lambda: incubation.DeepIncubation("vit", _mlp(), SHAPE),
+        "meta must be a Module",
+    ),
+    (
+        "deep-incubation-input-shape",
+        lambda: incubation.DeepIncubation(_mlp(), _mlp(), (1, 0, 8)),
+        "input_shape[1]",
+    ),
+    (
+        "deep-incubation-config",
+        lambda: incubation.DeepIncubation(_mlp(), _mlp(), SHAPE, ml.TrainConfig()),
+        "config must be an IncubationConfig",
+    ),
     # cluster
     ("cluster-weight-nan", lambda: cluster.ClusterConfig(weight=NAN), "ClusterConfig(weight=nan)"),
     ("cluster-k-one", lambda: cluster.ClusterConfig(k=1), "k must be a whole number >= 2"),
@@ -187,8 +242,11 @@ CASES = [
     ("cluster-recluster-zero", lambda: cluster.ClusterConfig(recluster_every=0), "recluster_every"),
     ("cluster-layers-string", lambda: cluster.ClusterConfig(layers="blocks.0.0"), "layers"),
     ("train-cluster-model", lambda: cluster.train_cluster("mlp", (X, Y)), "model must be a Module"),
-    ("train-cluster-config", lambda: cluster.train_cluster(_mlp(), (X, Y), ml.TrainConfig()),
-     "config must be a ClusterConfig"),
+    (
+        "train-cluster-config",
+        lambda: cluster.train_cluster(_mlp(), (X, Y), ml.TrainConfig()),
+        "config must be a ClusterConfig",
+    ),
     ("train-cluster-task", lambda: cluster.train_cluster(_mlp(), (X, Y), task="ce"), "task"),
     # nemo
     ("nemo-method", lambda: nemo.ModularConfig(method="splitter"), "unknown method"),
@@ -196,8 +254,11 @@ CASES = [
     ("nemo-tau-zero", lambda: nemo.ModularConfig(tau=0), "tau"),
     ("nemo-threshold", lambda: nemo.ModularConfig(threshold=1.5), "threshold"),
     ("train-nemo-model", lambda: nemo.train_nemo(nn.Linear(64, 10), (X, Y)), "model must be a BlockModel"),
-    ("train-nemo-config", lambda: nemo.train_nemo(_mlp(), (X, Y), ml.TrainConfig()),
-     "config must be a ModularConfig"),
+    (
+        "train-nemo-config",
+        lambda: nemo.train_nemo(_mlp(), (X, Y), ml.TrainConfig()),
+        "config must be a ModularConfig",
+    ),
     # bimt
     ("bimt-steps-zero", lambda: bimt.BIMTConfig(steps=0), "steps"),
     ("bimt-lam-nan", lambda: bimt.BIMTConfig(lam=NAN), "lam"),
@@ -206,9 +267,16 @@ CASES = [
     ("bimt-factors-count", lambda: bimt.BIMTConfig(lam_factors=(1.0, 2.0)), "lam_factors"),
     ("bimt-boundary-above-one", lambda: bimt.BIMTConfig(lam_boundaries=(0.25, 1.5)), "lam_boundaries[1]"),
     ("bimt-boundaries-unsorted", lambda: bimt.BIMTConfig(lam_boundaries=(0.75, 0.25)), "lam_boundaries"),
-    ("train-bimt-model", lambda: bimt.train_bimt(_mlp(), symbolic_task("independence", 8, 8)), "model must be a BioMLP"),
-    ("train-bimt-train", lambda: bimt.train_bimt(bimt.BioMLP([4, 6, 2]), symbolic_task("independence", 8, 8), None, {}),
-     "train must be a TrainConfig"),
+    (
+        "train-bimt-model",
+        lambda: bimt.train_bimt(_mlp(), symbolic_task("independence", 8, 8)),
+        "model must be a BioMLP",
+    ),
+    (
+        "train-bimt-train",
+        lambda: bimt.train_bimt(bimt.BioMLP([4, 6, 2]), symbolic_task("independence", 8, 8), None, {}),
+        "train must be a TrainConfig",
+    ),
     ("train-bimt-data", lambda: bimt.train_bimt(bimt.BioMLP([4, 6, 2]), (X, Y)), "data must be a Dataset"),
     # circuits
     ("acdc-config-tau-nan", lambda: circuits.ACDCConfig(tau=NAN), "tau"),
@@ -217,8 +285,11 @@ CASES = [
     ("acdc-problem", lambda: circuits.acdc("problem"), "problem must be a PatchingProblem"),
     ("acdc-tau-negative", lambda: circuits.acdc(_problem(), tau=-0.1), "tau"),
     ("discover-model", lambda: circuits.discover("mlp", torch.randn(4, 4)), "model must be a Module"),
-    ("discover-clean-nan", lambda: circuits.discover(MLP(4, hidden=(3,), num_classes=2),
-                                                     _with(torch.randn(4, 4), (0, 0), NAN)), "clean must be finite"),
+    (
+        "discover-clean-nan",
+        lambda: circuits.discover(MLP(4, hidden=(3,), num_classes=2), _with(torch.randn(4, 4), (0, 0), NAN)),
+        "clean must be finite",
+    ),
     # causal
     ("dcm-gp-weight-nan", lambda: causal.DCMConfig(gp_weight=NAN), "DCMConfig(gp_weight=nan)"),
     ("dcm-critic-steps-fraction", lambda: causal.DCMConfig(critic_steps=2.5), "critic_steps"),
@@ -230,17 +301,28 @@ CASES = [
     ("variable-kind", lambda: causal.Variable("X", kind="categorical"), "unknown kind"),
     ("variable-name", lambda: causal.Variable(3), "name must be a str"),
     ("causal-train-dcm-dcm", lambda: causal.train_dcm("dcm", {}), "dcm must be a DCM"),
-    ("causal-train-dcm-data", lambda: causal.train_dcm(_dcm(), [1, 2], mode="joint"), "data must be a Mapping"),
-    ("causal-train-dcm-config", lambda: causal.train_dcm(_dcm(), {}, ml.TrainConfig()),
-     "config must be a DCMConfig"),
-    ("causal-train-dcm-train", lambda: causal.train_dcm(_dcm(), {}, None, causal.DCMConfig()),
-     "train must be a TrainConfig"),
+    (
+        "causal-train-dcm-data",
+        lambda: causal.train_dcm(_dcm(), [1, 2], mode="joint"),
+        "data must be a Mapping",
+    ),
+    (
+        "causal-train-dcm-config",
+        lambda: causal.train_dcm(_dcm(), {}, ml.TrainConfig()),
+        "config must be a DCMConfig",
+    ),
+    (
+        "causal-train-dcm-train",
+        lambda: causal.train_dcm(_dcm(), {}, None, causal.DCMConfig()),
+        "train must be a TrainConfig",
+    ),
     ("causal-train-dcm-mode", lambda: causal.train_dcm(_dcm(), {}, mode="jointly"), "unknown mode"),
 ]
 
 
-@pytest.mark.parametrize("call, error, needle", [(c, ValueError, n) for _, c, n in CASES],
-                         ids=[case_id for case_id, _, _ in CASES])
+@pytest.mark.parametrize(
+    "call, error, needle", [(c, ValueError, n) for _, c, n in CASES], ids=[case_id for case_id, _, _ in CASES]
+)
 def test_bad_input_gets_a_clear_error(call, error, needle):
     with pytest.raises(error) as info:
         call()
@@ -253,6 +335,7 @@ def test_there_are_enough_cases():
 
 
 # --------------------------------------------------------------------------- what the checks leave alone
+
 
 class _Noise(nn.Module):
     """Adds fresh Gaussian noise in every forward pass (draws from the global RNG, even in eval mode)."""

@@ -1,4 +1,5 @@
 """BIMT: function-preserving swaps, closed-form swap gains, lambda schedule, metrics, bad input."""
+
 import matplotlib
 import pytest
 import torch
@@ -7,15 +8,7 @@ from modlearn import bimt, viz, widgets
 from modlearn.data import symbolic_task, two_moons
 from modlearn.models import SpatialMLP
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: thread hand-offs cost more than they save (a lot on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 GEOMETRIES = [
@@ -114,8 +107,14 @@ def test_the_schedule_hook_drives_the_objective_weight():
             seen.append(objective.weight)
 
     from modlearn.train import TrainConfig, fit
-    fit(model, data.train, TrainConfig(epochs=8, batch_size=16, progress=False), objective,
-        hooks=[*bimt.bimt_hooks(objective, config), Spy()])
+
+    fit(
+        model,
+        data.train,
+        TrainConfig(epochs=8, batch_size=16, progress=False),
+        objective,
+        hooks=[*bimt.bimt_hooks(objective, config), Spy()],
+    )
     assert seen == [0.5, 5.0, 5.0, 5.0, 5.0, 0.5, 0.5, 0.5]
 
 
@@ -176,7 +175,11 @@ def test_bad_input_raises_value_error():
 
 
 def test_tasks_have_the_paper_shapes():
-    for name, (d, k) in {"independence": (4, 2), "feature_sharing": (3, 3), "compositionality": (4, 1)}.items():
+    for name, (d, k) in {
+        "independence": (4, 2),
+        "feature_sharing": (3, 3),
+        "compositionality": (4, 1),
+    }.items():
         ds = symbolic_task(name, n_train=100, n_test=50)
         assert ds.train.x.shape == (100, d) and ds.test.y.shape == (50, k)
         assert ds.train.y.dtype == torch.float32 and ds.train.x.abs().max() <= 1
@@ -205,8 +208,11 @@ def test_drawing_and_movie_render_headless():
     model_2d = bimt.BioMLP([16, 9, 4], geometry="2d")
     assert isinstance(model_2d, SpatialMLP) and model_2d.coords(1).shape == (9, 2)
     fig = viz.draw_network(model_2d, threshold=0.0)
-    dots = sum(len(c.get_offsets()) for c in fig.axes[0].collections if not isinstance(
-        c, matplotlib.collections.LineCollection))
+    dots = sum(
+        len(c.get_offsets())
+        for c in fig.axes[0].collections
+        if not isinstance(c, matplotlib.collections.LineCollection)
+    )
     wires = [c for c in fig.axes[0].collections if isinstance(c, matplotlib.collections.LineCollection)]
     assert dots == sum(model_2d.widths) and len(wires[0].get_segments()) == 16 * 9 + 9 * 4
     assert tuple(fig.get_size_inches()) == (6.5, 5.5)  # the 2-D layout gets the larger canvas

@@ -1,4 +1,5 @@
 """Modular-DCM (modlearn.causal): graphs, training order, frozen modules, interventions, notebook 08."""
+
 import inspect
 import typing
 from dataclasses import replace
@@ -23,18 +24,30 @@ def front_door_dcm(**overrides):
 # --------------------------------------------------------------------------- graphs
 
 KNOWN = {
-    "front-door": ("X -> Z, Z -> Y, X <-> Y",
-                   [("X", "Y"), ("Z",)], [(("Z",), ("X", "Y"))],
-                   [(("Z",), ("Z",), ("X",)), (("X", "Y"), ("X", "Z", "Y"), ())]),
-    "diamond": ("A -> B, A -> C, B -> D, C -> D, A <-> D",
-                [("A", "D"), ("B",), ("C",)], [(("B",), ("A", "D")), (("C",), ("A", "D"))],
-                [(("B",), ("B",), ("A",)), (("C",), ("C",), ("A",)), (("A", "D"), ("A", "B", "C", "D"), ())]),
-    "napkin": ("W -> Z, Z -> X, X -> Y, W <-> X, W <-> Y",
-               [("W", "X", "Y"), ("Z",)], [(("Z",), ("W", "X", "Y"))],
-               [(("Z",), ("Z",), ("W",)), (("W", "X", "Y"), ("W", "Z", "X", "Y"), ())]),
-    "c-component cycle": ("A -> B, B -> C, C -> D, A <-> C, B <-> D",
-                          [("A", "C"), ("B", "D")], [],
-                          [(("A", "B", "C", "D"), ("A", "B", "C", "D"), ())]),
+    "front-door": (
+        "X -> Z, Z -> Y, X <-> Y",
+        [("X", "Y"), ("Z",)],
+        [(("Z",), ("X", "Y"))],
+        [(("Z",), ("Z",), ("X",)), (("X", "Y"), ("X", "Z", "Y"), ())],
+    ),
+    "diamond": (
+        "A -> B, A -> C, B -> D, C -> D, A <-> D",
+        [("A", "D"), ("B",), ("C",)],
+        [(("B",), ("A", "D")), (("C",), ("A", "D"))],
+        [(("B",), ("B",), ("A",)), (("C",), ("C",), ("A",)), (("A", "D"), ("A", "B", "C", "D"), ())],
+    ),
+    "napkin": (
+        "W -> Z, Z -> X, X -> Y, W <-> X, W <-> Y",
+        [("W", "X", "Y"), ("Z",)],
+        [(("Z",), ("W", "X", "Y"))],
+        [(("Z",), ("Z",), ("W",)), (("W", "X", "Y"), ("W", "Z", "X", "Y"), ())],
+    ),
+    "c-component cycle": (
+        "A -> B, B -> C, C -> D, A <-> C, B <-> D",
+        [("A", "C"), ("B", "D")],
+        [],
+        [(("A", "B", "C", "D"), ("A", "B", "C", "D"), ())],
+    ),
 }
 
 
@@ -61,6 +74,7 @@ def test_scalability_groups_are_smaller_than_the_graph():
 
 # --------------------------------------------------------------------------- training
 
+
 class FrozenWatch(Hook):
     """Compares the watched generators' parameters with a snapshot after every step."""
 
@@ -68,12 +82,14 @@ class FrozenWatch(Hook):
         self.dcm, self.names, self.changed = dcm, names, []
 
     def on_fit_start(self, state):
-        self.snapshot = {n: [p.detach().clone() for p in self.dcm.generators[n].parameters()] for n in self.names}
+        self.snapshot = {
+            n: [p.detach().clone() for p in self.dcm.generators[n].parameters()] for n in self.names
+        }
 
     def on_step_end(self, state):
         for n in self.names:
             now = list(self.dcm.generators[n].parameters())
-            if not all(torch.equal(a, b) for a, b in zip(self.snapshot[n], now)):
+            if not all(torch.equal(a, b) for a, b in zip(self.snapshot[n], now, strict=True)):
                 self.changed.append((state.step, n))
 
 
@@ -86,7 +102,7 @@ def test_earlier_generators_stay_bit_identical_while_a_later_group_trains():
     watch = FrozenWatch(dcm, ["Z"])
     causal.train_step(dcm, second, data, train=TRAIN, hooks=[watch])
     assert watch.changed == []
-    assert not all(torch.equal(a, b) for a, b in zip(before_x, dcm.generators["X"].parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(before_x, dcm.generators["X"].parameters(), strict=True))
 
 
 def test_modular_training_trains_every_group_once_and_skips_pretrained():
@@ -132,10 +148,17 @@ class ReadBetas(Hook):
 def test_the_optimizers_use_the_betas_of_train(train, betas):
     scm, dcm = front_door_dcm()
     hook = ReadBetas()
-    causal.train_step(dcm, dcm.graph.training_steps()[0], scm.sample(100, seed=0),
-                      train=train and replace(train, max_steps=2), hooks=[hook])
+    causal.train_step(
+        dcm,
+        dcm.graph.training_steps()[0],
+        scm.sample(100, seed=0),
+        train=train and replace(train, max_steps=2),
+        hooks=[hook],
+    )
     assert hook.seen == {betas}
-    objective = causal.WassersteinGP(dcm, dcm.graph.training_steps()[0], dcm.config, train or causal.dcm_train_config())
+    objective = causal.WassersteinGP(
+        dcm, dcm.graph.training_steps()[0], dcm.config, train or causal.dcm_train_config()
+    )
     rows = causal.encode_rows(objective.columns, scm.sample(8, seed=0))
     dcm.requires_grad_(True)
     objective(causal.training._StepModel(dcm, causal.generators.mlp(rows.shape[1], (4,), 1)), (rows, None))
@@ -145,10 +168,13 @@ def test_the_optimizers_use_the_betas_of_train(train, betas):
 def test_one_checkpoint_cannot_hold_several_modular_steps(tmp_path):
     scm, dcm = front_door_dcm()
     with pytest.raises(ValueError, match="checkpoint_path"):
-        causal.train_dcm(dcm, scm.sample(100, seed=0), train=replace(TRAIN, checkpoint_path=str(tmp_path / "c.pt")))
+        causal.train_dcm(
+            dcm, scm.sample(100, seed=0), train=replace(TRAIN, checkpoint_path=str(tmp_path / "c.pt"))
+        )
 
 
 # --------------------------------------------------------------------------- interventions and metrics
+
 
 def test_do_clamps_the_variable_and_keeps_non_descendants():
     scm, dcm = front_door_dcm()
@@ -159,13 +185,16 @@ def test_do_clamps_the_variable_and_keeps_non_descendants():
     p_obs = causal.empirical_distribution([observed["X"]], [2])
     p_do = causal.empirical_distribution([intervened["X"]], [2])
     assert causal.tvd(p_obs, p_do) < 0.02
-    assert causal.empirical_distribution([observed["Z"]], [2])[1] < 0.99   # Z was not constant before
+    assert causal.empirical_distribution([observed["Z"]], [2])[1] < 0.99  # Z was not constant before
 
 
 def test_continuous_and_image_variables_sample_with_their_shapes():
     graph = causal.CausalGraph.parse("A -> B, B -> Img, A <-> Img")
-    variables = [causal.Variable("A", "continuous", 2), causal.Variable("B", "discrete", 3),
-                 causal.Variable("Img", "image", shape=(3, 8, 8))]
+    variables = [
+        causal.Variable("A", "continuous", 2),
+        causal.Variable("B", "discrete", 3),
+        causal.Variable("Img", "image", shape=(3, 8, 8)),
+    ]
     dcm = causal.DCM(graph, variables, causal.DCMConfig(**TINY))
     s = dcm.sample(5, do={"A": [0.5, -1.0]})
     assert s["A"].shape == (5, 2) and torch.all(s["A"] == torch.tensor([0.5, -1.0]))
@@ -192,6 +221,7 @@ def test_tvd_and_kl():
 
 
 # --------------------------------------------------------------------------- bad input
+
 
 def test_bad_input_raises_value_error():
     with pytest.raises(ValueError, match="cycle"):

@@ -1,4 +1,5 @@
 """Checkpoint files (modlearn.train): verified on load, atomic on save, loadable with weights_only."""
+
 import pytest
 import torch
 
@@ -18,8 +19,11 @@ def written(tmp_path_factory):
     """A checkpoint written by `fit` and the bytes of its file."""
     ds = ml.load_dataset("digits", verbose=False)
     path = tmp_path_factory.mktemp("ckpt") / "run.pt"
-    fit(_mlp(), Split(ds.train.x[:128], ds.train.y[:128]),
-        TrainConfig(epochs=1, batch_size=64, progress=False, checkpoint_path=str(path)))
+    fit(
+        _mlp(),
+        Split(ds.train.x[:128], ds.train.y[:128]),
+        TrainConfig(epochs=1, batch_size=64, progress=False, checkpoint_path=str(path)),
+    )
     return path, path.read_bytes()
 
 
@@ -39,10 +43,13 @@ def test_weights_only_load_and_round_trip(written):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state["model"].items())
 
 
-@pytest.mark.parametrize("damage, problem", [
-    (lambda content: content[:len(content) // 2], "cannot be read"),
-    (lambda content: b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda content: content[: len(content) // 2], "cannot be read"),
+        (lambda content: b"", "empty"),
+    ],
+)
 def test_truncated_and_empty_files_are_value_errors_naming_the_file(written, tmp_path, damage, problem):
     path = _damaged(tmp_path, damage(written[1]))
     with pytest.raises(ValueError, match=rf"damaged\.pt.*{problem}"):

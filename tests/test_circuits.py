@@ -1,4 +1,5 @@
 """Circuit discovery (modlearn/circuits.py) and notebook 07."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -6,20 +7,13 @@ import torch.nn as nn
 from modlearn import circuits as C
 from modlearn.models import MLP
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These networks are tiny: thread hand-offs cost far more than they save on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _set_weights(model: MLP, weights: list[list[list[float]]]) -> MLP:
     linears, _ = C.model_linears(model)
     with torch.no_grad():
-        for lin, w in zip(linears, weights):
+        for lin, w in zip(linears, weights, strict=True):
             lin.weight.copy_(torch.tensor(w))
             lin.bias.zero_()
     return model
@@ -34,8 +28,11 @@ def _two_branch_network() -> tuple[MLP, list[torch.Tensor]]:
     w1 = [[0.9, 1.1, 0, 0], [0, 0, 0, 0], [0.4, 0, 1.0, 0.7], [0, 0, -0.8, 1.0]]
     w2 = [[1.0, 0, 0, 0], [0.5, 0, 1.0, -1.0]]
     model = _set_weights(MLP(4, hidden=(4, 4), num_classes=2), [w0, w1, w2])
-    relevant = [torch.zeros(4, 4, dtype=torch.bool), torch.zeros(4, 4, dtype=torch.bool),
-                torch.zeros(2, 4, dtype=torch.bool)]
+    relevant = [
+        torch.zeros(4, 4, dtype=torch.bool),
+        torch.zeros(4, 4, dtype=torch.bool),
+        torch.zeros(2, 4, dtype=torch.bool),
+    ]
     relevant[0][0, :2] = relevant[0][1, :2] = True
     relevant[1][0, :2] = True
     relevant[2][0, 0] = True
@@ -58,8 +55,10 @@ def test_acdc_removes_exactly_the_irrelevant_subnetwork():
     for ablation in ("patch", "zero"):
         problem = C.PatchingProblem(model, clean, corrupt, output=0, metric="mse", ablation=ablation)
         circuit = C.acdc(problem, tau=0.02)
-        for layer, (kept, want) in enumerate(zip(circuit.masks, relevant)):
-            assert torch.equal(kept, want), f"{ablation}, layer {layer}: kept\n{kept.int()}\nwanted\n{want.int()}"
+        for layer, (kept, want) in enumerate(zip(circuit.masks, relevant, strict=True)):
+            assert torch.equal(kept, want), (
+                f"{ablation}, layer {layer}: kept\n{kept.int()}\nwanted\n{want.int()}"
+            )
         assert circuit.faithfulness == pytest.approx(1.0, abs=1e-12)
 
 
@@ -67,7 +66,8 @@ def test_circuit_overlap_counts_the_shared_hidden_neurons():
     model, _ = _two_branch_network()
     clean, corrupt = _batches()
     found = C.discover_outputs({"net": model}, {0: (clean, corrupt), 1: (clean, corrupt)}, tau=0.0)
-    # output 1 reads hidden neuron 0 of layer 2 (weight 0.5), which is output 0's, fed by neurons 0-1 of layer 1
+    # output 1 reads hidden neuron 0 of layer 2 (weight 0.5), which is output 0's,
+    # fed by neurons 0-1 of layer 1
     assert C.circuit_overlap(found[("net", 0)], found[("net", 1)]) == 3
     assert C.summarize(found)["net"]["shared_neurons"] == 3
 
@@ -77,7 +77,7 @@ def test_full_circuit_reproduces_the_model_exactly():
     clean, corrupt = _batches(features=6)
     problem = C.PatchingProblem(model, clean, corrupt, output=None, metric="kl")
     every_edge = C.Circuit([torch.ones_like(w, dtype=torch.bool) for w in problem.net.weights], 0.0, "all")
-    assert torch.equal(C.circuit_output(problem, every_edge), problem.full.out)   # float64 arithmetic
+    assert torch.equal(C.circuit_output(problem, every_edge), problem.full.out)  # float64 arithmetic
     assert torch.allclose(C.circuit_output(problem, every_edge), model(clean).double(), atol=1e-6)
     assert float(problem.metric(problem.run(problem.all_edges()).out)) == 0.0
     zero = C.PatchingProblem(model, clean, None, output=1, ablation="zero")
@@ -86,7 +86,7 @@ def test_full_circuit_reproduces_the_model_exactly():
 
 def test_tau_zero_removes_only_edges_without_effect():
     model = _random_network(seed=3)
-    with torch.no_grad():                      # a dead hidden neuron and a zero weight: edges with no effect
+    with torch.no_grad():  # a dead hidden neuron and a zero weight: edges with no effect
         model.blocks[0][1].weight[2].zero_()
         model.blocks[0][1].bias[2] = -1.0
         model.blocks[1][0].weight[1, 3] = 0.0
@@ -97,7 +97,7 @@ def test_tau_zero_removes_only_edges_without_effect():
     effects = [problem.edge_effects(problem.all_edges(), layer) for layer in range(3)]
     removed = [~m for m in circuit.masks]
     assert sum(int(r.sum()) for r in removed) > 0, "the test network must have edges without effect"
-    for layer, (eff, gone) in enumerate(zip(effects, removed)):
+    for layer, (eff, gone) in enumerate(zip(effects, removed, strict=True)):
         assert eff[gone].abs().max() <= C.ROUND_OFF, f"layer {layer}: an edge with an effect was removed"
         assert (eff[~gone] > C.ROUND_OFF).all(), f"layer {layer}: an edge without effect was kept"
 
@@ -109,13 +109,17 @@ def test_vectorized_patching_equals_one_edge_at_a_time(metric, output, ablation)
     clean, corrupt = _batches(n=12, features=6, seed=2)
     problem = C.PatchingProblem(model, clean, corrupt, output=output, metric=metric, ablation=ablation)
     masks = problem.all_edges()
-    masks[0][1, 2] = masks[1][3, 0] = 0.0        # a partial circuit, not only the full model
+    masks[0][1, 2] = masks[1][3, 0] = 0.0  # a partial circuit, not only the full model
     for layer in range(3):
         fast, slow = problem.edge_effects(masks, layer), problem.edge_effects_loop(masks, layer)
-        assert torch.allclose(fast, slow, rtol=1e-9, atol=1e-12), f"layer {layer}: {(fast - slow).abs().max()}"
+        assert torch.allclose(fast, slow, rtol=1e-9, atol=1e-12), (
+            f"layer {layer}: {(fast - slow).abs().max()}"
+        )
     for tau in (0.0, 0.003, 0.03, 0.3):
         fast, slow = C.acdc(problem, tau), C.acdc(problem, tau, vectorized=False)
-        assert all(torch.equal(a, b) for a, b in zip(fast.masks, slow.masks)), f"tau={tau}: decisions differ"
+        assert all(torch.equal(a, b) for a, b in zip(fast.masks, slow.masks, strict=True)), (
+            f"tau={tau}: decisions differ"
+        )
 
 
 def test_vectorized_acdc_decides_like_the_loop_on_a_wider_network():
@@ -124,7 +128,9 @@ def test_vectorized_acdc_decides_like_the_loop_on_a_wider_network():
     problem = C.PatchingProblem(model, clean, corrupt, output=None, metric="kl")
     for tau in (0.002, 0.02):
         fast, slow = C.acdc(problem, tau), C.acdc(problem, tau, vectorized=False)
-        assert all(torch.equal(a, b) for a, b in zip(fast.masks, slow.masks)), f"tau={tau}: decisions differ"
+        assert all(torch.equal(a, b) for a, b in zip(fast.masks, slow.masks, strict=True)), (
+            f"tau={tau}: decisions differ"
+        )
         assert fast.metric == pytest.approx(slow.metric, abs=1e-9)
 
 
@@ -134,7 +140,9 @@ def test_attribution_is_exact_on_a_linear_network():
     clean, corrupt = _batches(n=16, features=6)
     problem = C.PatchingProblem(model, clean, corrupt, output=1, metric="mse")
     for layer, score in enumerate(C.attribution_scores(problem)):
-        assert torch.allclose(score / problem.scale, problem.edge_effects(problem.all_edges(), layer), atol=1e-12)
+        assert torch.allclose(
+            score / problem.scale, problem.edge_effects(problem.all_edges(), layer), atol=1e-12
+        )
 
 
 def test_mean_ablated_circuit_applies_as_a_model():

@@ -1,4 +1,5 @@
 """The claims registry: verdicts, missing values, and the text `make run` prints."""
+
 from modlearn.claims import CLAIMS, Claim, format_verdicts, verdicts
 
 
@@ -10,8 +11,14 @@ def test_a_claim_holds_fails_or_is_not_recorded():
 
 
 def test_verdicts_and_their_summary():
-    results = {"01_e2e_backprop": {"backprop_max_abs_error": 1e-16, "mlp_test_acc": 0.5, "cnn_test_acc": 0.96,
-                                   "baseline_acc": 0.96}}
+    results = {
+        "01_e2e_backprop": {
+            "backprop_max_abs_error": 1e-16,
+            "mlp_test_acc": 0.5,
+            "cnn_test_acc": 0.96,
+            "baseline_acc": 0.96,
+        }
+    }
     found = dict(verdicts("01_e2e_backprop", results["01_e2e_backprop"]))
     assert found["hand-written backprop equals autograd"] is True
     assert found["MLP on digits >= 0.93"] is False

@@ -1,4 +1,5 @@
 """Clusterability (notebook 04): co-clustering, C, the loss, ablation, and the notebook's claims."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -10,7 +11,7 @@ from modlearn.train import TrainConfig, fit
 
 def same_partition(found: torch.Tensor, truth: torch.Tensor) -> bool:
     """Labels equal up to renaming the clusters."""
-    pairs = set(zip(found.tolist(), truth.tolist()))
+    pairs = set(zip(found.tolist(), truth.tolist(), strict=True))
     return len(pairs) == len(set(found.tolist())) == len(set(truth.tolist()))
 
 
@@ -89,15 +90,23 @@ def test_reclustering_hook_refits_the_assignments():
     model = MLP(12, hidden=(16,), num_classes=4)
     config = cluster.ClusterConfig(k=2, weight=1.0, recluster_every=1)
     names = cluster.readable_layers(model, 2)
-    start = {name: cluster.random_coclusters(*cluster.layer_weight(model, name).shape, k=2, seed=3) for name in names}
-    _, used = cluster.train_cluster(model, (x, y), config, TrainConfig(epochs=1, progress=False),
-                                    clusters=start)
+    start = {
+        name: cluster.random_coclusters(*cluster.layer_weight(model, name).shape, k=2, seed=3)
+        for name in names
+    }
+    _, used = cluster.train_cluster(
+        model, (x, y), config, TrainConfig(epochs=1, progress=False), clusters=start
+    )
     refit = cluster.model_coclusters(model, 2, names, config.seed)
     assert set(used) == set(names)
     for name in names:  # the assignments in use are those fitted to the final weights, not the random start
-        assert torch.equal(used[name].rows, refit[name].rows) and torch.equal(used[name].cols, refit[name].cols)
-    assert any(not torch.equal(used[n].rows, start[n].rows) or not torch.equal(used[n].cols, start[n].cols)
-               for n in names)
+        assert torch.equal(used[name].rows, refit[name].rows) and torch.equal(
+            used[name].cols, refit[name].cols
+        )
+    assert any(
+        not torch.equal(used[n].rows, start[n].rows) or not torch.equal(used[n].cols, start[n].cols)
+        for n in names
+    )
 
 
 def test_heatmap_title_reports_the_clusterability():

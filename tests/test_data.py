@@ -44,7 +44,9 @@ def test_missing_files_without_network_give_a_clear_error(tmp_path, monkeypatch)
 
 def test_notebook_loader_falls_back_to_digits(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MODLEARN_DATA", str(tmp_path))
-    monkeypatch.setattr("torchvision.datasets.MNIST.download", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(
+        "torchvision.datasets.MNIST.download", lambda *a, **k: (_ for _ in ()).throw(OSError("offline"))
+    )
     ds = data.load_for_notebook("mnist", "cpu")
     assert ds.name == "digits"
     assert "Falling back" in capsys.readouterr().out
@@ -79,7 +81,7 @@ def test_iterate_batches_covers_every_sample_once_and_is_seeded():
     assert [len(b[1]) for b in batches] == [4, 4, 2]
     assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(10))
     again = list(data.iterate_batches(x, y, 4, generator=torch.Generator().manual_seed(0)))
-    assert all(torch.equal(p[1], q[1]) for p, q in zip(batches, again))
+    assert all(torch.equal(p[1], q[1]) for p, q in zip(batches, again, strict=True))
     with pytest.raises(ValueError):
         next(data.iterate_batches(x, y, 0))
 

@@ -1,5 +1,6 @@
 """Broken, partial and missing data files: clear errors from `load_dataset`, a digits fallback from
 `load_for_notebook`, nothing created on disk, and the train/val/test split when a train split exists."""
+
 import gzip
 import math
 import re
@@ -112,14 +113,25 @@ def broken_train_split(raw):
     return path.name, "truncated"
 
 
-FAULTS = [truncated_idx, truncated_gz, garbage_plain, garbage_gz, more_labels_than_images,
-          more_images_than_labels, labels_holding_images, labels_out_of_range, empty_files,
-          zero_samples, broken_train_split]
+FAULTS = [
+    truncated_idx,
+    truncated_gz,
+    garbage_plain,
+    garbage_gz,
+    more_labels_than_images,
+    more_images_than_labels,
+    labels_holding_images,
+    labels_out_of_range,
+    empty_files,
+    zero_samples,
+    broken_train_split,
+]
 
 
 @pytest.fixture
 def offline(monkeypatch):
     """torchvision downloads fail at once (after creating whatever folders they create)."""
+
     def no_network(*args, **kwargs):
         raise OSError("network unreachable")
 
@@ -136,8 +148,7 @@ def test_broken_files_raise_an_error_naming_the_file(fault, tmp_path, offline):
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.__name__)
-def test_notebook_loader_falls_back_to_digits_and_says_why(fault, tmp_path, monkeypatch, capsys,
-                                                           offline):
+def test_notebook_loader_falls_back_to_digits_and_says_why(fault, tmp_path, monkeypatch, capsys, offline):
     name, reason = fault(tmp_path / "MNIST" / "raw")
     monkeypatch.setenv("MODLEARN_DATA", str(tmp_path))
     for dataset in ("mnist", "auto"):
@@ -169,12 +180,15 @@ def test_broken_cifar_folder_is_reported(tmp_path, offline):
         data.load_dataset("cifar10", root=tmp_path, verbose=False)
 
 
-@pytest.mark.parametrize("images, labels, reason", [
-    (np.zeros((20, 32, 32, 3), np.uint8), np.arange(20) % 10, None),
-    (np.zeros((20, 32, 32, 3), np.uint8), np.arange(20), r"labels span 0\.\.19"),
-    (np.zeros((20, 3, 32, 32), np.uint8), np.arange(20) % 10, r"shape \(20, 3, 32, 32\)"),
-    (np.zeros((20, 32, 32, 3), np.uint8), np.arange(25) % 10, "20 images but 25 labels"),
-])
+@pytest.mark.parametrize(
+    "images, labels, reason",
+    [
+        (np.zeros((20, 32, 32, 3), np.uint8), np.arange(20) % 10, None),
+        (np.zeros((20, 32, 32, 3), np.uint8), np.arange(20), r"labels span 0\.\.19"),
+        (np.zeros((20, 3, 32, 32), np.uint8), np.arange(20) % 10, r"shape \(20, 3, 32, 32\)"),
+        (np.zeros((20, 32, 32, 3), np.uint8), np.arange(25) % 10, "20 images but 25 labels"),
+    ],
+)
 def test_cifar_arrays_from_torchvision_are_validated(images, labels, reason, tmp_path, monkeypatch):
     class FakeCIFAR10:
         def __init__(self, root, train, download):
@@ -234,16 +248,28 @@ def test_too_few_images_for_three_splits_is_an_error(tmp_path):
 
 
 BAD_LOAD_DATASET = [
-    ({"resize": 0}, "resize"), ({"resize": -1}, "resize"), ({"resize": 2.5}, "resize"),
-    ({"resize": "28"}, "resize"), ({"resize": True}, "resize"),
-    ({"max_train": -5}, "max_train"), ({"max_train": 0}, "max_train"),
-    ({"max_train": 1.5}, "max_train"), ({"max_train": "10"}, "max_train"),
-    ({"seed": 1.5}, "seed"), ({"seed": "0"}, "seed"), ({"seed": None}, "seed"),
-    ({"val_fraction": 0}, "val_fraction"), ({"val_fraction": 0.5}, "val_fraction"),
-    ({"val_fraction": 0.7}, "val_fraction"), ({"val_fraction": -0.1}, "val_fraction"),
-    ({"val_fraction": "0.1"}, "val_fraction"), ({"val_fraction": math.nan}, "val_fraction"),
+    ({"resize": 0}, "resize"),
+    ({"resize": -1}, "resize"),
+    ({"resize": 2.5}, "resize"),
+    ({"resize": "28"}, "resize"),
+    ({"resize": True}, "resize"),
+    ({"max_train": -5}, "max_train"),
+    ({"max_train": 0}, "max_train"),
+    ({"max_train": 1.5}, "max_train"),
+    ({"max_train": "10"}, "max_train"),
+    ({"seed": 1.5}, "seed"),
+    ({"seed": "0"}, "seed"),
+    ({"seed": None}, "seed"),
+    ({"val_fraction": 0}, "val_fraction"),
+    ({"val_fraction": 0.5}, "val_fraction"),
+    ({"val_fraction": 0.7}, "val_fraction"),
+    ({"val_fraction": -0.1}, "val_fraction"),
+    ({"val_fraction": "0.1"}, "val_fraction"),
+    ({"val_fraction": math.nan}, "val_fraction"),
     ({"val_fraction": True}, "val_fraction"),
-    ({"root": 5}, "root"), ({"root": ""}, "root"), ({"name": "imagenet"}, "dataset"),
+    ({"root": 5}, "root"),
+    ({"root": ""}, "root"),
+    ({"name": "imagenet"}, "dataset"),
 ]
 
 
@@ -257,9 +283,14 @@ def test_load_dataset_rejects_bad_arguments(kwargs, argument, tmp_path):
 
 
 BAD_NOTEBOOK = [
-    ({"budget": "fast"}, "budget"), ({"budget": "CPU"}, "budget"), ({"budget": None}, "budget"),
-    ({"dataset": "mnist", "budget": "fast"}, "budget"), ({"max_train": -5}, "max_train"),
-    ({"max_train": 0}, "max_train"), ({"resize": 0}, "resize"), ({"seed": "x"}, "seed"),
+    ({"budget": "fast"}, "budget"),
+    ({"budget": "CPU"}, "budget"),
+    ({"budget": None}, "budget"),
+    ({"dataset": "mnist", "budget": "fast"}, "budget"),
+    ({"max_train": -5}, "max_train"),
+    ({"max_train": 0}, "max_train"),
+    ({"resize": 0}, "resize"),
+    ({"seed": "x"}, "seed"),
     ({"dataset": "imagenet"}, "dataset"),
 ]
 

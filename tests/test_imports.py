@@ -1,5 +1,6 @@
 """Imports run one way: base -> viz -> train -> methods -> front. Read with `ast`, so lazy
 (function-level) and `TYPE_CHECKING` imports count as much as top-level ones."""
+
 from __future__ import annotations
 
 import ast
@@ -12,13 +13,32 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modlearn"
 # A module may import modules of its own layer or of a lower one, never of a higher one. Modules of a
 # sub-package are named `package.module` (its `__init__` is `package`); fractional layers order them.
 LAYERS = {
-    "env": 0, "data": 0, "models": 0, "results": 0, "interrupts": 0, "validate": 0, "claims": 0,
+    "env": 0,
+    "data": 0,
+    "models": 0,
+    "results": 0,
+    "interrupts": 0,
+    "validate": 0,
+    "claims": 0,
     "viz": 1,
     "train": 2,
-    "local": 3, "incubation": 3, "cluster": 3, "nemo": 3, "bimt": 3, "circuits": 3,
-    "causal.graph": 3.0, "causal.scm": 3.1, "causal.generators": 3.2, "causal.training": 3.3, "causal.demos": 3.4,
-    "causal.plots": 3.5, "causal": 3.6,
-    "widgets": 4, "series": 4, "checks": 4, "__init__": 5,
+    "local": 3,
+    "incubation": 3,
+    "cluster": 3,
+    "nemo": 3,
+    "bimt": 3,
+    "circuits": 3,
+    "causal.graph": 3.0,
+    "causal.scm": 3.1,
+    "causal.generators": 3.2,
+    "causal.training": 3.3,
+    "causal.demos": 3.4,
+    "causal.plots": 3.5,
+    "causal": 3.6,
+    "widgets": 4,
+    "series": 4,
+    "checks": 4,
+    "__init__": 5,
 }
 
 
@@ -32,14 +52,17 @@ def modlearn_imports(source: str, module: str) -> set[str]:
             if node.level == 0 and (node.module or "").split(".")[0] != "modlearn":
                 continue
             parts = node.module.split(".") if node.module else []
-            base = parts[1:] if node.level == 0 else package[:len(package) - node.level + 1] + parts
-            if node.module in (None, "modlearn"):          # `from . import viz`: the names are modules
+            base = parts[1:] if node.level == 0 else package[: len(package) - node.level + 1] + parts
+            if node.module in (None, "modlearn"):  # `from . import viz`: the names are modules
                 found.update(".".join(base + [alias.name]) for alias in node.names)
             else:
                 found.add(".".join(base))
         elif isinstance(node, ast.Import):
-            found.update(alias.name.removeprefix("modlearn.") for alias in node.names
-                         if alias.name.startswith("modlearn."))
+            found.update(
+                alias.name.removeprefix("modlearn.")
+                for alias in node.names
+                if alias.name.startswith("modlearn.")
+            )
     return found - {module}
 
 
@@ -71,7 +94,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                return path[path.index(nxt) :] + [nxt] if nxt in path else [node, nxt]
             if nxt not in state and (cycle := visit(nxt, path + [nxt])):
                 return cycle
         state[node] = "done"
@@ -84,19 +107,33 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_the_parser_sees_lazy_relative_and_absolute_imports():
-    source = ("from . import viz, data\nfrom .train import fit\nimport modlearn.cluster\n"
-              "def f():\n    from .bimt import BioMLP\n    from modlearn.nemo import x\n    import numpy\n")
+    source = (
+        "from . import viz, data\nfrom .train import fit\nimport modlearn.cluster\n"
+        "def f():\n    from .bimt import BioMLP\n    from modlearn.nemo import x\n    import numpy\n"
+    )
     assert modlearn_imports(source, "m") == {"viz", "data", "train", "cluster", "bimt", "nemo"}
 
 
 def test_the_parser_names_sub_package_modules_by_their_dotted_path():
-    source = ("from .graph import CausalGraph\nfrom ..train import fit\nfrom .. import viz\n"
-              "import modlearn.causal.plots\nfrom modlearn.causal.scm import tvd\n")
-    assert modlearn_imports(source, "causal.training") == {"causal.graph", "train", "viz", "causal.plots",
-                                                           "causal.scm"}
+    source = (
+        "from .graph import CausalGraph\nfrom ..train import fit\nfrom .. import viz\n"
+        "import modlearn.causal.plots\nfrom modlearn.causal.scm import tvd\n"
+    )
+    assert modlearn_imports(source, "causal.training") == {
+        "causal.graph",
+        "train",
+        "viz",
+        "causal.plots",
+        "causal.scm",
+    }
     assert modlearn_imports("from .causal import DCM\nfrom .causal.plots import draw_graph\n", "widgets") == {
-        "causal", "causal.plots"}
-    assert modlearn_imports("from . import graph\nfrom modlearn import viz\n", "causal.scm") == {"causal.graph", "viz"}
+        "causal",
+        "causal.plots",
+    }
+    assert modlearn_imports("from . import graph\nfrom modlearn import viz\n", "causal.scm") == {
+        "causal.graph",
+        "viz",
+    }
     assert module_name(PACKAGE / "causal" / "__init__.py") == "causal"
     assert module_name(PACKAGE / "causal" / "graph.py") == "causal.graph"
     assert module_name(PACKAGE / "__init__.py") == "__init__"
@@ -104,7 +141,11 @@ def test_the_parser_names_sub_package_modules_by_their_dotted_path():
 
 def test_the_cycle_finder_finds_a_three_module_circle():
     assert find_cycle({"train": {"viz"}, "viz": {"cluster"}, "cluster": {"train"}}) == [
-        "cluster", "train", "viz", "cluster"]
+        "cluster",
+        "train",
+        "viz",
+        "cluster",
+    ]
     assert find_cycle({"train": {"data"}, "viz": {"models"}, "data": set(), "models": set()}) is None
 
 

@@ -1,4 +1,5 @@
 """Deep Incubation (modlearn/incubation.py, notebook 03)."""
+
 import copy
 import os
 import subprocess
@@ -6,8 +7,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from modlearn import incubation as inc_lib
 from modlearn.data import load_dataset
 from modlearn.models import ResidualMLP, TinyViT
@@ -60,11 +61,16 @@ def test_train_incubation_runs_every_phase_from_the_train_config():
     meta, target = inc_lib.make_pair("resmlp", data.input_shape, 10, width=16, blocks_per_stage=1)
     meta_before, target_before = copy.deepcopy(meta), copy.deepcopy(target)
     config = inc_lib.IncubationConfig(meta_steps=3, incubation_steps=2, finetune_steps=4)
-    model, inc = inc_lib.train_incubation(target, data, config, inc_lib.paper_train(batch_size=16, seed=3),
-                                          meta=meta, parallel=False)
+    model, inc = inc_lib.train_incubation(
+        target, data, config, inc_lib.paper_train(batch_size=16, seed=3), meta=meta, parallel=False
+    )
     assert {i: h.num_steps for i, h in inc.histories.items()} == {0: 2, 1: 2, 2: 2, 3: 2}
-    assert not all(torch.equal(a, b) for a, b in zip(meta.parameters(), meta_before.parameters())), "meta untrained"
-    assert all(torch.equal(a, b) for a, b in zip(target.parameters(), target_before.parameters()))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(meta.parameters(), meta_before.parameters(), strict=True)
+    ), "meta untrained"
+    assert all(
+        torch.equal(a, b) for a, b in zip(target.parameters(), target_before.parameters(), strict=True)
+    )
     x = data.test.x[:8]
     assert not torch.equal(model(x), inc.assemble()(x)), "the assembled model was not fine-tuned"
 
@@ -112,7 +118,9 @@ def test_bad_input_names_the_stage():
         inc_lib.DeepIncubation(ResidualMLP(shape, 16, depth=3), ResidualMLP(shape, 16, depth=8), shape)
     three = inc_lib.StagedModel(inc_lib.split_stages(ResidualMLP(shape, 16, depth=3), 3))
     with pytest.raises(ValueError, match="stage 3"):
-        inc_lib.check_compatible(three.stages, inc_lib.split_stages(ResidualMLP(shape, 16, depth=8), 4), shape)
+        inc_lib.check_compatible(
+            three.stages, inc_lib.split_stages(ResidualMLP(shape, 16, depth=8), 4), shape
+        )
     with pytest.raises(ValueError, match="stage 3 has no counterpart"):
         inc_lib.DeepIncubation(three, ResidualMLP(shape, 16, depth=8), shape)
     with pytest.raises(ValueError, match="stage 0"):  # widths 16 vs 24
@@ -133,8 +141,18 @@ def test_bad_input_names_the_stage():
 def _demo(out, launcher=(), flags=()):
     """Run the demo of `modlearn.incubation` in a fresh process (1 OpenMP thread, as torchrun sets)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, *launcher, "-m", "modlearn.incubation", "--demo", "--out", str(out),
-           "--steps", str(STEPS), *flags]
+    cmd = [
+        sys.executable,
+        *launcher,
+        "-m",
+        "modlearn.incubation",
+        "--demo",
+        "--out",
+        str(out),
+        "--steps",
+        str(STEPS),
+        *flags,
+    ]
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done.stdout, torch.load(out, weights_only=True)

@@ -1,4 +1,5 @@
 """Frozen meta stages keep their BatchNorm statistics while another stage incubates."""
+
 import copy
 
 import torch

@@ -3,6 +3,7 @@
 The interrupt is raised from inside `fit` (a hook), where Ctrl-C lands in practice; `fit` turns it
 into a history with `interrupted=True` and the method must stop its remaining stages.
 """
+
 import dataclasses
 import multiprocessing
 import os
@@ -35,7 +36,9 @@ class InterruptInFit(Hook):
 def _inject(monkeypatch, module, hook):
     """Make every `fit` called from `module` also run `hook`."""
     real_fit = module.fit
-    monkeypatch.setattr(module, "fit", lambda *args, hooks=(), **kw: real_fit(*args, hooks=[*hooks, hook], **kw))
+    monkeypatch.setattr(
+        module, "fit", lambda *args, hooks=(), **kw: real_fit(*args, hooks=[*hooks, hook], **kw)
+    )
 
 
 def _snapshot(module):
@@ -43,7 +46,7 @@ def _snapshot(module):
 
 
 def _same(before, module):
-    return all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    return all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
 
 
 def test_greedy_stops_after_the_interrupted_module(monkeypatch, capsys):
@@ -54,16 +57,21 @@ def test_greedy_stops_after_the_interrupted_module(monkeypatch, capsys):
     net = local.local_net(model, digits, local.LocalConfig(mode="greedy"))
     stages, heads = [_snapshot(s) for s in net.stages], [_snapshot(h) for h in net.heads]
     _inject(monkeypatch, local, InterruptInFit(call=2))
-    run = local.train_local(model, digits, local.LocalConfig(mode="greedy"),
-                            ml.TrainConfig(epochs=2, batch_size=32, progress=False))
+    run = local.train_local(
+        model,
+        digits,
+        local.LocalConfig(mode="greedy"),
+        ml.TrainConfig(epochs=2, batch_size=32, progress=False),
+    )
     assert run.interrupted and len(run.histories) == 2
     assert not run.histories[0].interrupted and run.histories[1].interrupted
     run_net = run.net
     assert not _same(stages[0], run_net.stages[0]), "module 1 finished and must be trained"
     assert not _same(stages[1], run_net.stages[1]), "module 2 trained until the interrupt"
     for k in range(2, len(stages)):
-        assert _same(stages[k], run_net.stages[k]) and _same(heads[k], run_net.heads[k]), \
+        assert _same(stages[k], run_net.stages[k]) and _same(heads[k], run_net.heads[k]), (
             f"module {k + 1} was trained after the interrupt"
+        )
     assert "Interrupted: modules [1] finished and kept" in capsys.readouterr().out
 
 
@@ -115,8 +123,10 @@ def test_parallel_incubation_terminates_workers_and_keeps_finished_stages(monkey
     first_stage = interrupted_at[0] - start
     assert len(interrupted_at) == 1 and len(inc.incubated) == 1
     assert inc.incubated.keys() == inc.histories.keys()
-    assert returned - interrupted_at[0] < 2.0, \
-        f"returned {returned - interrupted_at[0]:.1f} s after Ctrl-C (the first stage took {first_stage:.1f} s)"
+    assert returned - interrupted_at[0] < 2.0, (
+        f"returned {returned - interrupted_at[0]:.1f} s after Ctrl-C "
+        f"(the first stage took {first_stage:.1f} s)"
+    )
     assert multiprocessing.active_children() == []
 
 

@@ -37,6 +37,7 @@ def _batch(ds, n=64):
 
 # --------------------------------------------------------------------------- gradient isolation
 
+
 def test_dgl_loss_of_module_k_reaches_only_module_k(digits):
     net = LocalNet(_cnn(digits), digits.input_shape, digits.num_classes)
     current = {"k": None}
@@ -49,7 +50,9 @@ def test_dgl_loss_of_module_k_reaches_only_module_k(digits):
     local.DecoupledObjective()(net, _batch(digits))
     assert set(owner) <= set(touched), "some block received no gradient at all"
     for pid, k in owner.items():
-        assert touched[pid] == {k}, f"a parameter of module {k} got gradient from the losses of modules {touched[pid]}"
+        assert touched[pid] == {k}, (
+            f"a parameter of module {k} got gradient from the losses of modules {touched[pid]}"
+        )
 
 
 def test_greedy_frozen_blocks_stay_bit_identical(few_digits, monkeypatch):
@@ -66,13 +69,16 @@ def test_greedy_frozen_blocks_stay_bit_identical(few_digits, monkeypatch):
     local.train_local(model, digits, LocalConfig(mode="greedy"), ml.TrainConfig(epochs=1, progress=False))
     assert len(snapshots) == 4
     trained_first = snapshots[1]  # after module 1 trained, before module 2 starts
-    assert any(not torch.equal(a, b) for a, b in zip(snapshots[0].values(), trained_first.values()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(snapshots[0].values(), trained_first.values(), strict=True)
+    )
     for later in snapshots[2:] + [model.blocks[0].state_dict()]:
         for key, value in trained_first.items():
             assert torch.equal(value, later[key]), f"frozen block 0 changed: {key}"
 
 
 # --------------------------------------------------------------------------- activation memory
+
 
 def test_meter_counts_saved_activations_exactly():
     layer = nn.Linear(5, 7)
@@ -93,11 +99,14 @@ def test_local_modes_hold_a_fraction_of_e2e_activations(digits, kind, bound):
     batch = _batch(digits, 128)
     e2e = local.activation_bytes(model, batch, LocalConfig(mode="e2e"))
     for mode in ("greedy", "dgl"):
-        assert local.activation_bytes(model, batch, LocalConfig(mode=mode, num_modules=4)) <= bound * e2e, mode
+        assert local.activation_bytes(model, batch, LocalConfig(mode=mode, num_modules=4)) <= bound * e2e, (
+            mode
+        )
     assert local.activation_bytes(model, batch, LocalConfig(mode="dgl", num_modules=1)) >= e2e  # K=1 is E2E
 
 
 # --------------------------------------------------------------------------- kernel proxy
+
 
 def test_kernel_alignment_matches_its_definition():
     torch.manual_seed(0)
@@ -125,6 +134,7 @@ def test_kernel_alignment_is_maximal_for_the_label_kernel():
 
 
 # --------------------------------------------------------------------------- bad input
+
 
 def test_bad_inputs_raise_value_errors_that_say_what_to_do(digits):
     model = _mlp(digits)

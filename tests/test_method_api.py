@@ -3,6 +3,7 @@
 `train` is a `TrainConfig | None`; what `fit` receives is that `TrainConfig`, except for the
 fields a method documents that it replaces (steps of its own -> `epochs`, `max_steps`, `desc`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,22 +52,40 @@ def _run(method: str, train: TrainConfig):
     digits = ml.load_dataset("digits", verbose=False)
     torch.manual_seed(0)
     if method == "local":
-        return local.train_local(ml.make_model("mlp", digits.input_shape, 10, hidden=(16, 16)), digits, None, train)
+        return local.train_local(
+            ml.make_model("mlp", digits.input_shape, 10, hidden=(16, 16)), digits, None, train
+        )
     if method == "nemo":
-        return nemo.train_nemo(ml.make_model("mlp", digits.input_shape, 10, hidden=(16,)), digits, None, train)
+        return nemo.train_nemo(
+            ml.make_model("mlp", digits.input_shape, 10, hidden=(16,)), digits, None, train
+        )
     if method == "cluster":
-        return cluster.train_cluster(ml.make_model("mlp", digits.input_shape, 10, hidden=(16,)), digits,
-                                     cluster.ClusterConfig(k=2), train)
+        return cluster.train_cluster(
+            ml.make_model("mlp", digits.input_shape, 10, hidden=(16,)),
+            digits,
+            cluster.ClusterConfig(k=2),
+            train,
+        )
     if method == "incubation":
         meta, target = incubation.make_pair("resmlp", digits.input_shape, 10, width=16, blocks_per_stage=1)
-        return incubation.train_incubation(target, digits, incubation.IncubationConfig(meta_steps=3), train,
-                                           meta=meta)
-    return bimt.train_bimt(bimt.BioMLP([4, 6, 2]), symbolic_task("independence", 32, 8),
-                           bimt.BIMTConfig(steps=4), train)
+        return incubation.train_incubation(
+            target, digits, incubation.IncubationConfig(meta_steps=3), train, meta=meta
+        )
+    return bimt.train_bimt(
+        bimt.BioMLP([4, 6, 2]), symbolic_task("independence", 32, 8), bimt.BIMTConfig(steps=4), train
+    )
 
 
-@pytest.mark.parametrize("method,replaced", [("local", set()), ("nemo", set()), ("cluster", set()),
-                                             ("incubation", STEP_OVERRIDES), ("bimt", STEP_OVERRIDES)])
+@pytest.mark.parametrize(
+    "method,replaced",
+    [
+        ("local", set()),
+        ("nemo", set()),
+        ("cluster", set()),
+        ("incubation", STEP_OVERRIDES),
+        ("bimt", STEP_OVERRIDES),
+    ],
+)
 def test_fit_receives_the_train_config(method, replaced, monkeypatch):
     seen = []
 
@@ -74,10 +93,22 @@ def test_fit_receives_the_train_config(method, replaced, monkeypatch):
         seen.append(config)
         raise _FitCalled
 
-    module = {"local": local, "nemo": nemo, "cluster": cluster, "incubation": incubation, "bimt": bimt}[method]
+    module = {"local": local, "nemo": nemo, "cluster": cluster, "incubation": incubation, "bimt": bimt}[
+        method
+    ]
     monkeypatch.setattr(module, "fit", fake_fit)
-    train = TrainConfig(epochs=3, batch_size=16, lr=0.0123, optimizer="sgd", weight_decay=0.01, max_steps=7,
-                        seed=5, progress=False, device="cpu", desc="mine")
+    train = TrainConfig(
+        epochs=3,
+        batch_size=16,
+        lr=0.0123,
+        optimizer="sgd",
+        weight_decay=0.01,
+        max_steps=7,
+        seed=5,
+        progress=False,
+        device="cpu",
+        desc="mine",
+    )
     with pytest.raises(_FitCalled):
         _run(method, train)
     given, received = dataclasses.asdict(train), dataclasses.asdict(seen[0])

@@ -7,7 +7,11 @@ import torch.nn as nn
 from modlearn import models, nemo
 from modlearn.data import Split
 
-SMALL = {"mlp": {"hidden": (24, 12)}, "cnn": {"channels": (6, 10)}, "vit": {"dim": 16, "depth": 2, "heads": 4}}
+SMALL = {
+    "mlp": {"hidden": (24, 12)},
+    "cnn": {"channels": (6, 10)},
+    "vit": {"dim": 16, "depth": 2, "heads": 4},
+}
 
 
 def _masked(kind: str, seed: int = 0) -> nn.Module:
@@ -22,7 +26,10 @@ def _masked(kind: str, seed: int = 0) -> nn.Module:
 def test_pruned_module_equals_full_model_with_units_zeroed(kind):
     model = _masked(kind)
     gen = torch.Generator().manual_seed(1)
-    keep = {name: torch.rand(layer.units, generator=gen) < 0.6 for name, layer in nemo.masked_layers(model).items()}
+    keep = {
+        name: torch.rand(layer.units, generator=gen) < 0.6
+        for name, layer in nemo.masked_layers(model).items()
+    }
     classes = [3, 5, 8]
     module = nemo.prune_module(model, keep, classes)
     x = torch.randn(16, 1, 8, 8)
@@ -42,8 +49,10 @@ def test_weight_retention_of_a_hand_built_mask():
     torch.manual_seed(0)
     model = nemo.masked_model(models.MLP(6, hidden=(5, 4), num_classes=3))
     first, second = nemo.masked_layers(model)
-    keep = {first: torch.tensor([1, 0, 1, 0, 0], dtype=torch.bool),
-            second: torch.tensor([0, 1, 1, 1], dtype=torch.bool)}
+    keep = {
+        first: torch.tensor([1, 0, 1, 0, 0], dtype=torch.bool),
+        second: torch.tensor([0, 1, 1, 1], dtype=torch.bool),
+    }
     module = nemo.prune_module(model, keep, [0, 2])
     by_hand = (6 * 2 + 2 * 3) / (6 * 5 + 5 * 4)
     assert nemo.weight_retention(model, module) == pytest.approx(by_hand)
@@ -104,11 +113,15 @@ def test_each_method_adds_its_mask_loss_to_cross_entropy():
         loss, metrics = config.objective()(model, (x, y))
         ce = nn.functional.cross_entropy(model(x), y)
         if method == "mwt":
-            terms = [config.alpha * a + config.beta * b
-                     for a, b in (nemo.cohesion_coupling_losses(layer.last_mask, y) for layer in layers)]
+            terms = [
+                config.alpha * a + config.beta * b
+                for a, b in (nemo.cohesion_coupling_losses(layer.last_mask, y) for layer in layers)
+            ]
         elif method == "nemo":
-            terms = [config.alpha * nemo.supervised_contrastive_loss(layer.last_mask, y, config.tau)
-                     for layer in layers]
+            terms = [
+                config.alpha * nemo.supervised_contrastive_loss(layer.last_mask, y, config.tau)
+                for layer in layers
+            ]
         else:
             terms = [torch.zeros(())]
         expected = sum(terms) / len(terms)
@@ -122,9 +135,12 @@ def test_objectives_train_through_fit():
     x, y = torch.randn(64, 1, 8, 8), torch.arange(64) % 4
     logged = {"standard": set(), "mwt": {"cohesion_loss", "coupling_loss"}, "nemo": {"contrastive_loss"}}
     for method in nemo.METHODS:
-        model, history = nemo.train_nemo(models.MLP((1, 8, 8), hidden=(16,), num_classes=4), Split(x, y),
-                                         nemo.ModularConfig(method=method),
-                                         ml.TrainConfig(epochs=2, batch_size=32, progress=False))
+        model, history = nemo.train_nemo(
+            models.MLP((1, 8, 8), hidden=(16,), num_classes=4),
+            Split(x, y),
+            nemo.ModularConfig(method=method),
+            ml.TrainConfig(epochs=2, batch_size=32, progress=False),
+        )
         assert history.num_steps == 4 and nemo.masked_layers(model)
         assert logged[method] <= set(history.steps), (method, sorted(history.steps))
 

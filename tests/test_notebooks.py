@@ -3,9 +3,10 @@
 The claims live in one place, `modlearn.claims.CLAIMS` (also printed with verdicts by `make run`).
 A new notebook is picked up automatically: it must run and record at least one result.
 """
-import pytest
 
+import pytest
 from conftest import TUTORIALS
+
 from modlearn.claims import CLAIMS, verdicts
 from modlearn.series import notebooks
 
@@ -15,9 +16,13 @@ def test_notebook_runs_and_its_claims_hold(path, run_notebook):
     results = run_notebook(path.stem)
     assert results, f"{path.name} recorded no result: call ml.record(...) for its claims"
     failed = [text for text, held in verdicts(path.stem, results) if not held]
-    assert not failed, f"{path.name}: claims that did not hold (or were not recorded) {failed}; recorded {results}"
+    assert not failed, (
+        f"{path.name}: claims that did not hold (or were not recorded) {failed}; recorded {results}"
+    )
     datasets = {key: value for key, value in results.items() if key.endswith("dataset")}
-    assert all(value == "digits" for value in datasets.values()), f"smoke must run on the embedded digits: {datasets}"
+    assert all(value == "digits" for value in datasets.values()), (
+        f"smoke must run on the embedded digits: {datasets}"
+    )
 
 
 def test_every_notebook_has_claims():
@@ -30,11 +35,16 @@ def test_every_notebook_has_a_parameters_cell_and_is_cleared():
     for path in notebooks(TUTORIALS):
         nb = nbformat.read(path, as_version=4)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
-        assert "parameters" in first_code.metadata.get("tags", []), f"{path.name}: first code cell is not tagged"
-        assert 'BUDGET = "cpu"' in first_code.source, f"{path.name}: BUDGET must default to \"cpu\""
+        assert "parameters" in first_code.metadata.get("tags", []), (
+            f"{path.name}: first code cell is not tagged"
+        )
+        assert 'BUDGET = "cpu"' in first_code.source, f'{path.name}: BUDGET must default to "cpu"'
         assert nb.metadata["kernelspec"]["name"] == "python3"
-        assert all(not c.get("outputs") and c.get("execution_count") is None
-                   for c in nb.cells if c.cell_type == "code"), f"{path.name} is saved with outputs"
+        assert all(
+            not c.get("outputs") and c.get("execution_count") is None
+            for c in nb.cells
+            if c.cell_type == "code"
+        ), f"{path.name} is saved with outputs"
 
 
 def test_notebook_01_trains_on_real_mnist_when_present(run_notebook, mnist_root):

@@ -1,9 +1,10 @@
 """The environment files, parsed: Binder builds a CPU-only environment that installs modlearn;
 pyproject keeps open version ranges and matches the LICENSE file."""
+
 import shlex
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,9 +25,13 @@ def test_binder_requirements_take_torch_from_the_cpu_wheels_with_the_package_ran
     lines = commands(ROOT / "binder" / "requirements.txt")
     options = {line[0]: line[1] for line in lines if line[0].startswith("--")}
     assert options.get("--extra-index-url") == CPU_WHEELS or options.get("--index-url") == CPU_WHEELS
-    requirements = {r.name: r for r in (Requirement(" ".join(line)) for line in lines if not line[0].startswith("-"))}
+    requirements = {
+        r.name: r for r in (Requirement(" ".join(line)) for line in lines if not line[0].startswith("-"))
+    }
     assert {"torch", "ipywidgets"} <= set(requirements)
-    package_torch = next(Requirement(d) for d in pyproject()["project"]["dependencies"] if d.startswith("torch"))
+    package_torch = next(
+        Requirement(d) for d in pyproject()["project"]["dependencies"] if d.startswith("torch")
+    )
     assert requirements["torch"].specifier == package_torch.specifier
 
 
@@ -34,7 +39,7 @@ def test_binder_post_build_fails_on_errors_and_installs_the_package_editable():
     lines = commands(ROOT / "binder" / "postBuild")
     assert lines[0][0] == "set" and "e" in lines[0][1].lstrip("-"), "postBuild must start with set -e"
     installs = [line for line in lines if line[:2] == ["pip", "install"]]
-    assert installs and any(line[i:i + 2] == ["-e", "."] for line in installs for i in range(len(line)))
+    assert installs and any(line[i : i + 2] == ["-e", "."] for line in installs for i in range(len(line)))
 
 
 def test_binder_start_hands_over_to_the_server():
@@ -56,4 +61,4 @@ def test_license_file_matches_pyproject():
     text = (ROOT / "LICENSE").read_text()
     assert text.splitlines()[0] == "MIT License"
     assert "Copyright (c) 2026 the modlearn authors" in text
-    assert "THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND' in text

@@ -1,4 +1,5 @@
 """A seeded run repeats: exactly at one thread count, and across thread counts with `deterministic=True`."""
+
 import os
 import subprocess
 import sys

@@ -8,8 +8,12 @@ from modlearn import results
 def test_record_and_read_back(tmp_path):
     assert results.record("some_acc", 0.5) == 0.5
     assert results.recorded()["some_acc"] == 0.5
-    nb = {"cells": [{"outputs": [{"data": {results.MIME: {"a": 1}}}]},
-                    {"outputs": [{"data": {results.MIME: {"a": 2, "b": "x"}}}]}]}
+    nb = {
+        "cells": [
+            {"outputs": [{"data": {results.MIME: {"a": 1}}}]},
+            {"outputs": [{"data": {results.MIME: {"a": 2, "b": "x"}}}]},
+        ]
+    }
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(nb))
     assert results.read_notebook(path) == {"a": 2, "b": "x"}

@@ -1,10 +1,11 @@
 """The headless runner (modlearn/series.py): cell timeouts, the idle-kernel watchdog, process-tree memory."""
+
 import time
 
 import nbformat
 import pytest
-
 from conftest import TUTORIALS
+
 from modlearn.series import KernelIdleError, execute_notebook
 
 
@@ -36,7 +37,11 @@ def test_busy_cell_past_the_timeout_fails_naming_the_cell(tmp_path):
 
 def test_peak_memory_counts_the_kernels_child_processes(tmp_path):
     child = "import time; block = b'x' * (300 * 2**20); time.sleep(1)"
-    path = _notebook(tmp_path, "child.ipynb", f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {child!r}], check=True)")
+    path = _notebook(
+        tmp_path,
+        "child.ipynb",
+        f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {child!r}], check=True)",
+    )
     results = execute_notebook(path, tmp_path / "out")
     assert results == {}
     assert results.peak_tree_mb > 300, f"peak {results.peak_tree_mb:.0f} MB misses the child's 300 MB"
@@ -45,8 +50,9 @@ def test_peak_memory_counts_the_kernels_child_processes(tmp_path):
 def test_notebook_03_never_hangs_and_stays_under_2_gb(tmp_path):
     peaks = []
     for run in range(5):
-        results = execute_notebook(TUTORIALS / "03_deep_incubation.ipynb", tmp_path / f"run{run}", "smoke",
-                                   idle_timeout=60)
+        results = execute_notebook(
+            TUTORIALS / "03_deep_incubation.ipynb", tmp_path / f"run{run}", "smoke", idle_timeout=60
+        )
         assert results["parallel_equals_sequential"] is True
         peaks.append(results.peak_tree_mb)
     assert max(peaks) < 2000, f"peak memory of the kernel and its workers per run (MB): {peaks}"

@@ -1,8 +1,9 @@
 import pytest
 import torch
+from conftest import InterruptAt
 
 import modlearn as ml
-from modlearn.train import CrossEntropy, Hook, TrainConfig, fit, load_checkpoint
+from modlearn.train import CrossEntropy, TrainConfig, fit, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -33,40 +34,45 @@ def test_resume_continues_the_same_run(digits, tmp_path):
     first = _mlp(digits)
     fit(first, digits, TrainConfig(epochs=2, progress=False, checkpoint_path=str(path)))
     resumed = _mlp(digits, seed=123)  # different init: everything must come from the checkpoint
-    history = fit(resumed, digits, TrainConfig(epochs=4, progress=False, checkpoint_path=str(path), resume=True))
+    history = fit(
+        resumed, digits, TrainConfig(epochs=4, progress=False, checkpoint_path=str(path), resume=True)
+    )
     assert [row["epoch"] for row in history.epochs] == [1, 2, 3, 4]
-    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     state = torch.load(path, weights_only=True)
     assert state["epoch"] == 4
-
-
-class _InterruptAt(Hook):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, state):
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 def test_interrupt_returns_partial_history_and_trained_weights(digits, tmp_path):
     model = _mlp(digits)
     initial = [p.clone() for p in model.parameters()]
     path = tmp_path / "interrupted.pt"
-    history = fit(model, digits, TrainConfig(epochs=5, progress=False, checkpoint_path=str(path)),
-                  hooks=[_InterruptAt(13)])
+    history = fit(
+        model,
+        digits,
+        TrainConfig(epochs=5, progress=False, checkpoint_path=str(path)),
+        hooks=[InterruptAt(13)],
+    )
     assert history.interrupted and history.num_steps == 13
-    assert any(not torch.equal(a, b) for a, b in zip(initial, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(initial, model.parameters(), strict=True))
     restored = _mlp(digits, seed=9)
     epoch, step = load_checkpoint(path, restored)
     assert step == 13
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), restored.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), restored.state_dict().values(), strict=True)
+    )
 
 
 def test_hooks_and_callables_are_called(digits):
     seen = []
-    fit(_mlp(digits), digits, TrainConfig(epochs=1, max_steps=3, progress=False), hooks=[lambda s: seen.append(s.step)])
+    fit(
+        _mlp(digits),
+        digits,
+        TrainConfig(epochs=1, max_steps=3, progress=False),
+        hooks=[lambda s: seen.append(s.step)],
+    )
     assert seen == [1, 2, 3]
 
 
@@ -74,14 +80,20 @@ def test_params_limits_what_is_trained(digits):
     model = _mlp(digits)
     frozen = [p.clone() for p in model.blocks[0].parameters()]
     fit(model, digits, TrainConfig(epochs=1, progress=False), params=model.head.parameters())
-    assert all(torch.equal(a, b) for a, b in zip(frozen, model.blocks[0].parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(frozen, model.blocks[0].parameters(), strict=True))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"epochs": 0}, "epochs"), ({"lr": -1}, "lr"), ({"batch_size": 0}, "batch_size"),
-    ({"optimizer": "lbfgs"}, "optimizer"), ({"resume": True}, "checkpoint_path"),
-    ({"grad_clip": 0}, "grad_clip"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"resume": True}, "checkpoint_path"),
+        ({"grad_clip": 0}, "grad_clip"),
+    ],
+)
 def test_bad_configs_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)
@@ -98,7 +110,9 @@ def test_bad_data_and_frozen_model_raise_value_error(digits):
 def test_regularized_objective_adds_the_penalty(digits):
     model = _mlp(digits)
     batch = (digits.train.x[:32], digits.train.y[:32])
-    reg = ml.train.Regularized(CrossEntropy(), lambda m: sum(p.abs().sum() for p in m.parameters()), 0.01, "l1")
+    reg = ml.train.Regularized(
+        CrossEntropy(), lambda m: sum(p.abs().sum() for p in m.parameters()), 0.01, "l1"
+    )
     loss, metrics = reg(model, batch)
     assert torch.isclose(loss, metrics["task_loss"] + 0.01 * metrics["l1"])
     assert reg.task.__class__ is CrossEntropy
@@ -112,7 +126,7 @@ def test_backprop_checker_accepts_autograd_and_rejects_a_wrong_gradient():
     def via_autograd(x, y, w1, b1, w2, b2):
         ps = [t.clone().requires_grad_() for t in (w1, b1, w2, b2)]
         checks.two_layer_loss(x, y, *ps).backward()
-        return dict(zip(("w1", "b1", "w2", "b2"), (p.grad for p in ps)))
+        return dict(zip(("w1", "b1", "w2", "b2"), (p.grad for p in ps), strict=True))
 
     assert checks.check_backprop(via_autograd) < 1e-12
 
@@ -131,7 +145,9 @@ def test_conv_models_train_channels_last_with_the_same_function(digits):
     cnn = ml.make_model("cnn", digits.input_shape, channels=(8, 16)).eval()
     x = digits.test.x[:64]
     before = cnn(x)
-    assert torch.allclose(cnn.to(memory_format=channels_last)(x.contiguous(memory_format=channels_last)), before, atol=1e-5)
+    assert torch.allclose(
+        cnn.to(memory_format=channels_last)(x.contiguous(memory_format=channels_last)), before, atol=1e-5
+    )
     accs = {}
     for flag in (None, False):
         torch.manual_seed(0)

@@ -1,4 +1,5 @@
 """The ipywidgets explorers, built headless."""
+
 import torch
 import torch.nn as nn
 

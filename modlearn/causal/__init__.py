@@ -14,21 +14,64 @@ Modules, each importing only the ones before it: `graph` (ADMGs, c-components, H
 order), `scm` (tabular SCMs, distributions, distances), `generators` (variables, mechanisms, `DCM`),
 `training` (WGAN-GP with `fit`), `demos` (front-door and coloured-digit models), `plots`.
 """
-from .demos import (COLOUR_NAMES, COLOURS, coloured_digits_data, coloured_digits_scm, digit_pool, front_door_scm,
-                    pretrained_image_generator, render_coloured_digits)
+
+from .demos import (
+    COLOUR_NAMES,
+    COLOURS,
+    coloured_digits_data,
+    coloured_digits_scm,
+    digit_pool,
+    front_door_scm,
+    pretrained_image_generator,
+    render_coloured_digits,
+)
 from .generators import DCM, DCMConfig, MechanismGenerator, Variable, encode_rows, split_rows
 from .graph import CausalGraph, TrainingStep, random_admg, scalability_table
 from .plots import compare_distributions, draw_graph, plot_interventional, plot_scalability
-from .scm import (TabularSCM, empirical_distribution, front_door, interventional_tvd, kl, naive_conditional,
-                  tvd)
+from .scm import (
+    TabularSCM,
+    empirical_distribution,
+    front_door,
+    interventional_tvd,
+    kl,
+    naive_conditional,
+    tvd,
+)
 from .training import DCMSchedule, WassersteinGP, dcm_train_config, train_dcm, train_step
 
 __all__ = [
-    "CausalGraph", "TrainingStep", "Variable", "DCMConfig", "MechanismGenerator", "DCM", "WassersteinGP",
-    "DCMSchedule", "TabularSCM", "train_step", "train_dcm", "dcm_train_config", "random_admg",
-    "scalability_table", "tvd", "kl", "interventional_tvd", "front_door", "naive_conditional",
-    "empirical_distribution", "front_door_scm", "coloured_digits_scm", "coloured_digits_data",
-    "digit_pool", "render_coloured_digits", "pretrained_image_generator", "draw_graph",
-    "plot_interventional", "compare_distributions", "plot_scalability", "encode_rows", "split_rows",
-    "COLOURS", "COLOUR_NAMES",
+    "CausalGraph",
+    "TrainingStep",
+    "Variable",
+    "DCMConfig",
+    "MechanismGenerator",
+    "DCM",
+    "WassersteinGP",
+    "DCMSchedule",
+    "TabularSCM",
+    "train_step",
+    "train_dcm",
+    "dcm_train_config",
+    "random_admg",
+    "scalability_table",
+    "tvd",
+    "kl",
+    "interventional_tvd",
+    "front_door",
+    "naive_conditional",
+    "empirical_distribution",
+    "front_door_scm",
+    "coloured_digits_scm",
+    "coloured_digits_data",
+    "digit_pool",
+    "render_coloured_digits",
+    "pretrained_image_generator",
+    "draw_graph",
+    "plot_interventional",
+    "compare_distributions",
+    "plot_scalability",
+    "encode_rows",
+    "split_rows",
+    "COLOURS",
+    "COLOUR_NAMES",
 ]

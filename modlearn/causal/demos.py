@@ -1,11 +1,12 @@
 """The two demos of notebook 08: the binary front-door model and the coloured digits."""
+
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -25,13 +26,19 @@ def front_door_scm(confounding: float = 0.8, mediation: float = 0.75) -> tuple[T
     """
     if not (0.5 <= confounding < 1 and 0.5 <= mediation < 1):
         raise ValueError(f"confounding={confounding} and mediation={mediation} must lie in [0.5, 1)")
+
     def bern(p):
         return np.stack([1 - np.asarray(p), np.asarray(p)], axis=-1)
-    cpts = {"U": bern(0.5), "X": bern([1 - confounding, confounding]),
-            "Z": bern([1 - mediation, mediation]),
-            "Y": bern(np.array([[0.1, 0.6], [0.4, 0.9]]))}
-    scm = TabularSCM({"U": 2, "X": 2, "Z": 2, "Y": 2}, {"X": ["U"], "Z": ["X"], "Y": ["Z", "U"]}, cpts,
-                     latent=["U"])
+
+    cpts = {
+        "U": bern(0.5),
+        "X": bern([1 - confounding, confounding]),
+        "Z": bern([1 - mediation, mediation]),
+        "Y": bern(np.array([[0.1, 0.6], [0.4, 0.9]])),
+    }
+    scm = TabularSCM(
+        {"U": 2, "X": 2, "Z": 2, "Y": 2}, {"X": ["U"], "Z": ["X"], "Y": ["Z", "U"]}, cpts, latent=["U"]
+    )
     return scm, CausalGraph.parse("X -> Z, Z -> Y, X <-> Y")
 
 
@@ -51,11 +58,20 @@ def coloured_digits_scm(flip: float = 0.2, digits: int = 3) -> tuple[TabularSCM,
         raise ValueError(f"flip={flip} must lie in [0, 1) and digits={digits} in 1..10")
     p_d = np.array([[0.6, 0.3, 0.1], [0.1, 0.3, 0.6]])
     p_c = np.full((3, 3), flip / 2) + np.eye(3) * (1 - 3 * flip / 2)
-    p_a = np.array([[0.1, 0.6], [0.3, 0.8], [0.5, 0.95]])                     # P(A=1 | C, U)
-    cpts = {"U": np.array([0.5, 0.5]), "D": p_d, "C": p_c, "K": np.full(digits, 1 / digits),
-            "A": np.stack([1 - p_a, p_a], axis=-1)}
-    scm = TabularSCM({"U": 2, "D": 3, "C": 3, "K": digits, "A": 2},
-                     {"D": ["U"], "C": ["D"], "A": ["C", "U"]}, cpts, latent=["U", "C", "K"])
+    p_a = np.array([[0.1, 0.6], [0.3, 0.8], [0.5, 0.95]])  # P(A=1 | C, U)
+    cpts = {
+        "U": np.array([0.5, 0.5]),
+        "D": p_d,
+        "C": p_c,
+        "K": np.full(digits, 1 / digits),
+        "A": np.stack([1 - p_a, p_a], axis=-1),
+    }
+    scm = TabularSCM(
+        {"U": 2, "D": 3, "C": 3, "K": digits, "A": 2},
+        {"D": ["U"], "C": ["D"], "A": ["C", "U"]},
+        cpts,
+        latent=["U", "C", "K"],
+    )
     return scm, CausalGraph.parse("D -> Image, Image -> A, D <-> A")
 
 
@@ -70,8 +86,9 @@ def digit_pool(images: torch.Tensor, labels: torch.Tensor, digits: int = 3) -> l
     return pool
 
 
-def render_coloured_digits(colour: torch.Tensor, digit: torch.Tensor, pool: Sequence[torch.Tensor],
-                           seed: int = 0) -> torch.Tensor:
+def render_coloured_digits(
+    colour: torch.Tensor, digit: torch.Tensor, pool: Sequence[torch.Tensor], seed: int = 0
+) -> torch.Tensor:
     """A random grey image of each `digit (n,)` from `pool`, tinted with `COLOURS[colour]`: `(n, 3, H, W)`."""
     gen = torch.Generator().manual_seed(seed)
     out = torch.empty(len(colour), 3, *pool[0].shape[-2:])
@@ -82,18 +99,23 @@ def render_coloured_digits(colour: torch.Tensor, digit: torch.Tensor, pool: Sequ
     return out
 
 
-def coloured_digits_data(scm: TabularSCM, pool: Sequence[torch.Tensor], n: int, seed: int = 0,
-                         do: Mapping[str, int] | None = None) -> dict[str, torch.Tensor]:
+def coloured_digits_data(
+    scm: TabularSCM, pool: Sequence[torch.Tensor], n: int, seed: int = 0, do: Mapping[str, int] | None = None
+) -> dict[str, torch.Tensor]:
     """Observed samples `D, Image, A` (plus the hidden `C`, `K`, for reading out) of the coloured digits."""
     values = scm.sample(n, do=do, seed=seed, include_latent=True)
     values["Image"] = render_coloured_digits(values["C"], values["K"], pool, seed)
     return {k: values[k] for k in ("D", "Image", "A", "C", "K")}
 
 
-def pretrained_image_generator(data: Mapping[str, torch.Tensor], variables: Sequence[Variable],
-                               config: DCMConfig, train: TrainConfig | None = None,
-                               cache: str | Path | None = None,
-                               graph: CausalGraph | None = None) -> MechanismGenerator:
+def pretrained_image_generator(
+    data: Mapping[str, torch.Tensor],
+    variables: Sequence[Variable],
+    config: DCMConfig,
+    train: TrainConfig | None = None,
+    cache: str | Path | None = None,
+    graph: CausalGraph | None = None,
+) -> MechanismGenerator:
     """A conditional image generator `Image | D` trained once on its own (WGAN-GP) and cached.
 
     `train` defaults to `dcm_train_config()`. The cache file is named by a hash of both configs,
@@ -106,7 +128,11 @@ def pretrained_image_generator(data: Mapping[str, torch.Tensor], variables: Sequ
     digest = hashlib.sha1(repr((asdict(config), asdict(train), variables, graph)).encode())
     for v in variables:
         digest.update(data[v.name].contiguous().numpy().tobytes())
-    folder = Path(cache) if cache else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "modlearn" / "causal"
+    folder = (
+        Path(cache)
+        if cache
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "modlearn" / "causal"
+    )
     path = folder / f"image_generator_{digest.hexdigest()[:12]}.pt"
     image = next(v.name for v in variables if v.kind == "image")
     if path.exists():

@@ -4,11 +4,12 @@ ancestral and interventional sampling.
 Rahman & Kocaoglu, "Modular Learning of Deep Causal Generative Models for High-dimensional
 Causal Inference", ICML 2024 (arXiv 2401.01426; authors' code Musfiqshohan/Modular-DCM).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,8 +39,10 @@ class Variable:
         fields.choice("kind", KINDS)
         fields.integer("size", 1)
         if self.kind == "image" and (len(self.shape) != 3 or self.shape[1] % 4 or self.shape[2] % 4):
-            raise ValueError(f"image variable {self.name!r} needs shape (C, H, W) with H and W multiples "
-                             f"of 4, got {self.shape}")
+            raise ValueError(
+                f"image variable {self.name!r} needs shape (C, H, W) with H and W multiples "
+                f"of 4, got {self.shape}"
+            )
         if self.kind != "image" and self.size < (2 if self.kind == "discrete" else 1):
             raise ValueError(f"variable {self.name!r}: size={self.size} is too small for kind {self.kind!r}")
 
@@ -53,8 +56,10 @@ class Variable:
         values = torch.as_tensor(values)
         if self.kind == "discrete":
             if values.dtype.is_floating_point or values.ndim != 1:
-                raise ValueError(f"{self.name!r} is discrete: give class indices of shape (n,), "
-                                 f"got {values.dtype} {tuple(values.shape)}")
+                raise ValueError(
+                    f"{self.name!r} is discrete: give class indices of shape (n,), "
+                    f"got {values.dtype} {tuple(values.shape)}"
+                )
             self.check_values(values)
             return F.one_hot(values.long(), self.size).float()
         return values.float().reshape(len(values), self.width)
@@ -67,8 +72,10 @@ class Variable:
 
     def check_values(self, values: torch.Tensor) -> None:
         if self.kind == "discrete" and len(values) and (values.min() < 0 or values.max() >= self.size):
-            raise ValueError(f"{self.name!r} takes values 0..{self.size - 1}, got "
-                             f"{sorted(set(values.flatten().tolist()))[:10]}")
+            raise ValueError(
+                f"{self.name!r} takes values 0..{self.size - 1}, got "
+                f"{sorted(set(values.flatten().tolist()))[:10]}"
+            )
 
 
 def encode_rows(variables: Sequence[Variable], data: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -82,10 +89,11 @@ def encode_rows(variables: Sequence[Variable], data: Mapping[str, torch.Tensor])
 def split_rows(variables: Sequence[Variable], rows: torch.Tensor) -> dict[str, torch.Tensor]:
     """Inverse of `encode_rows` (still encoded): name -> `(n, width)`."""
     parts = torch.split(rows, [v.width for v in variables], dim=1)
-    return {v.name: part for v, part in zip(variables, parts)}
+    return {v.name: part for v, part in zip(variables, parts, strict=True)}
 
 
 # --------------------------------------------------------------------------- generators
+
 
 @dataclass
 class DCMConfig:
@@ -145,9 +153,15 @@ class ConvImageBody(nn.Module):
         self.grid = (channels, h // 4, w // 4)
         self.project = nn.Linear(in_features, math.prod(self.grid))
         self.body = nn.Sequential(
-            nn.LeakyReLU(0.2), nn.Upsample(scale_factor=2), nn.Conv2d(channels, channels, 3, padding=1),
-            nn.BatchNorm2d(channels), nn.LeakyReLU(0.2), nn.Upsample(scale_factor=2),
-            nn.Conv2d(channels, c, 3, padding=1), nn.Sigmoid())
+            nn.LeakyReLU(0.2),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(0.2),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(channels, c, 3, padding=1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(self.project(z).reshape(len(z), *self.grid)).flatten(1)
@@ -185,8 +199,12 @@ class DCM(nn.Module):
     pretrained (frozen) generator in place of a variable's mechanism.
     """
 
-    def __init__(self, graph: CausalGraph, variables: Sequence[Variable] | Mapping[str, Variable],
-                 config: DCMConfig | None = None) -> None:
+    def __init__(
+        self,
+        graph: CausalGraph,
+        variables: Sequence[Variable] | Mapping[str, Variable],
+        config: DCMConfig | None = None,
+    ) -> None:
         super().__init__()
         self.graph, self.config = graph, config or DCMConfig()
         variables = list(variables.values()) if isinstance(variables, Mapping) else list(variables)
@@ -209,15 +227,17 @@ class DCM(nn.Module):
         self.graph.check_names([name])
         expected = self.generators[name]
         if (generator.parent_width, generator.noise_width) != (expected.parent_width, expected.noise_width):
-            raise ValueError(f"generator for {name!r} takes parents/noise widths "
-                             f"{generator.parent_width}/{generator.noise_width}, the graph needs "
-                             f"{expected.parent_width}/{expected.noise_width}: build it with the same "
-                             "DCMConfig and parents")
+            raise ValueError(
+                f"generator for {name!r} takes parents/noise widths "
+                f"{generator.parent_width}/{generator.noise_width}, the graph needs "
+                f"{expected.parent_width}/{expected.noise_width}: build it with the same "
+                "DCMConfig and parents"
+            )
         generator.requires_grad_(False).eval()
         self.generators[name] = generator
         self.pretrained.add(name)
 
-    def train(self, mode: bool = True) -> "DCM":
+    def train(self, mode: bool = True) -> DCM:
         super().train(mode)
         for name in self.pretrained:
             self.generators[name].eval()
@@ -227,8 +247,13 @@ class DCM(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def generate(self, n: int, names: Iterable[str], given: Mapping[str, torch.Tensor] | None = None,
-                 tau: float | None = None) -> dict[str, torch.Tensor]:
+    def generate(
+        self,
+        n: int,
+        names: Iterable[str],
+        given: Mapping[str, torch.Tensor] | None = None,
+        tau: float | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Ancestral sampling of `names` (encoded, `(n, width)` each); `given` holds encoded values
         used as they are (data for conditioning parents, or clamped interventions).
 
@@ -238,17 +263,23 @@ class DCM(nn.Module):
         names = set(names) - set(given)
         values = dict(given)
         device = self.device
-        confounder_noise = {e: torch.randn(n, self.config.confounder_dim, device=device)
-                            for e in self.graph.bidirected}
+        confounder_noise = {
+            e: torch.randn(n, self.config.confounder_dim, device=device) for e in self.graph.bidirected
+        }
         for v in self.graph.nodes:
             if v not in names:
                 continue
             parents = self.graph.parents(v)
             absent = [p for p in parents if p not in values]
             if absent:
-                raise ValueError(f"cannot generate {v!r}: its parents {absent} are neither generated nor given")
-            noise = torch.cat([torch.randn(n, self.config.noise_dim, device=device)]
-                              + [confounder_noise[e] for e in self.graph.confounders(v)], dim=1)
+                raise ValueError(
+                    f"cannot generate {v!r}: its parents {absent} are neither generated nor given"
+                )
+            noise = torch.cat(
+                [torch.randn(n, self.config.noise_dim, device=device)]
+                + [confounder_noise[e] for e in self.graph.confounders(v)],
+                dim=1,
+            )
             parent_values = torch.cat([values[p] for p in parents], dim=1) if parents else noise[:, :0]
             values[v] = self.generators[v](parent_values, noise, self.tau if tau is None else tau)
         return values
@@ -262,7 +293,9 @@ class DCM(nn.Module):
             var = self.variables[name]
             value = torch.as_tensor(value)
             if var.kind == "discrete" and (value.dtype.is_floating_point or value.ndim != 0):
-                raise ValueError(f"do({name}=...) needs one class index 0..{var.size - 1}, got {value.tolist()}")
+                raise ValueError(
+                    f"do({name}=...) needs one class index 0..{var.size - 1}, got {value.tolist()}"
+                )
             encoded[name] = var.encode(value.reshape(1, *value.shape)).to(self.device).expand(n, -1)
         return encoded
 
@@ -289,12 +322,16 @@ class DCM(nn.Module):
         sizes = [self._discrete(name).size for name in (treatment, target)]
         rows = []
         for x in range(sizes[0]):
-            draws = [self.sample(min(chunk, n - start), do={treatment: x})[target] for start in range(0, n, chunk)]
+            draws = [
+                self.sample(min(chunk, n - start), do={treatment: x})[target] for start in range(0, n, chunk)
+            ]
             rows.append(empirical_distribution([torch.cat(draws)], sizes[1:]))
         return np.stack(rows)
 
     def _discrete(self, name: str) -> Variable:
         self.graph.check_names([name])
         if self.variables[name].kind != "discrete":
-            raise ValueError(f"{name!r} is {self.variables[name].kind}: distributions need a discrete variable")
+            raise ValueError(
+                f"{name!r} is {self.variables[name].kind}: distributions need a discrete variable"
+            )
         return self.variables[name]

@@ -3,12 +3,13 @@
 Rahman & Kocaoglu, "Modular Learning of Deep Causal Generative Models for High-dimensional
 Causal Inference", ICML 2024 (arXiv 2401.01426; authors' code Musfiqshohan/Modular-DCM).
 """
+
 from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -35,8 +36,12 @@ class CausalGraph:
     Z -> Y, X <-> Y")` reads the same from text.
     """
 
-    def __init__(self, directed: Iterable[tuple[str, str]], bidirected: Iterable[tuple[str, str]] = (),
-                 nodes: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        directed: Iterable[tuple[str, str]],
+        bidirected: Iterable[tuple[str, str]] = (),
+        nodes: Iterable[str] | None = None,
+    ) -> None:
         directed, bidirected = [tuple(e) for e in directed], [tuple(e) for e in bidirected]
         named = list(dict.fromkeys(v for edge in directed + bidirected for v in edge))
         if nodes is not None:
@@ -53,13 +58,15 @@ class CausalGraph:
         self.dag.add_edges_from(directed)
         if not nx.is_directed_acyclic_graph(self.dag):
             cycle = [u for u, _ in nx.find_cycle(self.dag)]
-            raise ValueError(f"the directed edges form a cycle {' -> '.join(cycle + cycle[:1])}: "
-                             "a causal graph must be acyclic (model feedback with a bidirected edge)")
+            raise ValueError(
+                f"the directed edges form a cycle {' -> '.join(cycle + cycle[:1])}: "
+                "a causal graph must be acyclic (model feedback with a bidirected edge)"
+            )
         self.bidirected = tuple(dict.fromkeys(tuple(sorted(e)) for e in bidirected))
         self.nodes = tuple(nx.lexicographical_topological_sort(self.dag, key=named.index))
 
     @classmethod
-    def parse(cls, text: str) -> "CausalGraph":
+    def parse(cls, text: str) -> CausalGraph:
         """`"X -> Z, Z -> Y, X <-> Y"` (commas, semicolons or new lines between edges)."""
         directed, bidirected = [], []
         for part in filter(None, (p.strip() for p in re.split(r"[,;\n]", text))):
@@ -67,7 +74,9 @@ class CausalGraph:
             if not match:
                 raise ValueError(f"cannot read edge {part!r}: write 'A -> B', 'A <- B' or 'A <-> B'")
             a, arrow, b = match.groups()
-            {"->": directed, "<-": directed, "<->": bidirected}[arrow].append((b, a) if arrow == "<-" else (a, b))
+            {"->": directed, "<-": directed, "<->": bidirected}[arrow].append(
+                (b, a) if arrow == "<-" else (a, b)
+            )
         return cls(directed, bidirected)
 
     def __repr__(self) -> str:
@@ -127,7 +136,9 @@ class CausalGraph:
 
     def _merge_cycles(self, h: nx.DiGraph) -> nx.DiGraph:
         condensed = nx.condensation(h)
-        merged = {i: self._ordered(v for node in condensed.nodes[i]["members"] for v in node) for i in condensed}
+        merged = {
+            i: self._ordered(v for node in condensed.nodes[i]["members"] for v in node) for i in condensed
+        }
         out = nx.DiGraph()
         out.add_nodes_from(merged.values())
         out.add_edges_from((merged[a], merged[b]) for a, b in condensed.edges)
@@ -181,8 +192,9 @@ class CausalGraph:
         return steps
 
 
-def random_admg(n: int, seed: int = 0, arcs_per_node: float | None = None,
-                confounded_pairs: int | None = None) -> CausalGraph:
+def random_admg(
+    n: int, seed: int = 0, arcs_per_node: float | None = None, confounded_pairs: int | None = None
+) -> CausalGraph:
     """A random ADMG on `n` variables `X1..Xn`, as in the authors' scalability study.
 
     Defaults follow their notebook: `n/3` arcs per node (capped by the complete DAG) and `n/3`
@@ -195,14 +207,19 @@ def random_admg(n: int, seed: int = 0, arcs_per_node: float | None = None,
     order = [names[i] for i in rng.permutation(n)]
     pairs = list(itertools.combinations(range(n), 2))
     n_arcs = min(len(pairs), int(round((arcs_per_node if arcs_per_node is not None else n / 3) * n)))
-    arcs = [(order[i], order[j]) for i, j in (pairs[k] for k in rng.choice(len(pairs), n_arcs, replace=False))]
+    arcs = [
+        (order[i], order[j]) for i, j in (pairs[k] for k in rng.choice(len(pairs), n_arcs, replace=False))
+    ]
     n_conf = min(len(pairs), confounded_pairs if confounded_pairs is not None else n // 3)
-    conf = [(names[i], names[j]) for i, j in (pairs[k] for k in rng.choice(len(pairs), n_conf, replace=False))]
+    conf = [
+        (names[i], names[j]) for i, j in (pairs[k] for k in rng.choice(len(pairs), n_conf, replace=False))
+    ]
     return CausalGraph(arcs, conf, nodes=names)
 
 
-def scalability_table(sizes: Sequence[int] = (15, 20, 25, 30, 35, 40, 45, 50), graphs_per_size: int = 5,
-                      seed: int = 0) -> list[dict[str, float]]:
+def scalability_table(
+    sizes: Sequence[int] = (15, 20, 25, 30, 35, 40, 45, 50), graphs_per_size: int = 5, seed: int = 0
+) -> list[dict[str, float]]:
     """For random ADMGs of each size: the largest number of generators trained together and the
     largest variable set of one training problem (means over `graphs_per_size` graphs).
 
@@ -215,6 +232,12 @@ def scalability_table(sizes: Sequence[int] = (15, 20, 25, 30, 35, 40, 45, 50), g
             steps = random_admg(n, seed=seed * 10_007 + n * 101 + k).training_steps()
             mech.append(max(len(s.generators) for s in steps))
             joint.append(max(len(s.variables) + len(s.conditions) for s in steps))
-        rows.append({"nodes": n, "largest_group": float(np.mean(mech)),
-                     "largest_training_set": float(np.mean(joint)), "joint_training": float(n)})
+        rows.append(
+            {
+                "nodes": n,
+                "largest_group": float(np.mean(mech)),
+                "largest_training_set": float(np.mean(joint)),
+                "joint_training": float(n),
+            }
+        )
     return rows

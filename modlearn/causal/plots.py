@@ -1,7 +1,8 @@
 """Figures of notebook 08: the ADMG, interventional distributions, the scalability curve."""
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import networkx as nx
@@ -14,24 +15,35 @@ def draw_graph(graph: CausalGraph, ax=None, title: str | None = None, groups: Se
     """The ADMG: directed edges solid, bidirected (confounders) dashed red; nodes coloured by `groups`."""
     fig, ax = _figure(ax, (3.6, 2.6))
     dag = graph.dag.copy()
-    for v in graph.nodes:                      # layer = length of the longest path from a root
+    for v in graph.nodes:  # layer = length of the longest path from a root
         dag.nodes[v]["layer"] = max([dag.nodes[p]["layer"] + 1 for p in graph.parents(v)], default=0)
     pos = nx.multipartite_layout(dag, subset_key="layer")
     colour_of = {v: f"C{i}" for i, g in enumerate(groups) for v in g}
-    nx.draw_networkx_nodes(dag, pos, ax=ax, node_size=700,
-                           node_color=[colour_of.get(v, "lightgrey") for v in dag], alpha=0.6)
+    nx.draw_networkx_nodes(
+        dag, pos, ax=ax, node_size=700, node_color=[colour_of.get(v, "lightgrey") for v in dag], alpha=0.6
+    )
     nx.draw_networkx_labels(dag, pos, ax=ax, font_size=9)
     nx.draw_networkx_edges(dag, pos, ax=ax, node_size=700, arrowsize=15)
-    nx.draw_networkx_edges(nx.Graph(list(graph.bidirected)), pos, ax=ax, style="dashed", edge_color="crimson",
-                           connectionstyle="arc3,rad=0.4", arrows=True, arrowstyle="<|-|>", node_size=700)
+    nx.draw_networkx_edges(
+        nx.Graph(list(graph.bidirected)),
+        pos,
+        ax=ax,
+        style="dashed",
+        edge_color="crimson",
+        connectionstyle="arc3,rad=0.4",
+        arrows=True,
+        arrowstyle="<|-|>",
+        node_size=700,
+    )
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10)
     return fig
 
 
-def plot_interventional(distributions: Mapping[str, np.ndarray], treatment: str = "X", outcome: str = "Y",
-                        value: int = 1, ax=None):
+def plot_interventional(
+    distributions: Mapping[str, np.ndarray], treatment: str = "X", outcome: str = "Y", value: int = 1, ax=None
+):
     """Bars of `P(outcome = value | do(treatment = x))` for each x, one bar per estimate
     (`distributions[name]` has shape `(treatment size, outcome size)`)."""
     fig, ax = _figure(ax, (5.5, 3.0))
@@ -42,8 +54,9 @@ def plot_interventional(distributions: Mapping[str, np.ndarray], treatment: str 
     return fig
 
 
-def compare_distributions(distributions: Mapping[str, np.ndarray], variable: str, title: str | None = None,
-                          ax=None):
+def compare_distributions(
+    distributions: Mapping[str, np.ndarray], variable: str, title: str | None = None, ax=None
+):
     """Side-by-side bars of several distributions `(size,)` of one discrete variable."""
     fig, ax = _figure(ax, (4.5, 2.8))
     size = len(next(iter(distributions.values())))

@@ -1,9 +1,10 @@
 """Ground truth: discrete structural causal models, exact and empirical distributions, distances,
 the front-door formula."""
+
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -17,16 +18,23 @@ class TabularSCM:
     in `latent` are hidden from `sample`'s output. Exact distributions come from enumeration.
     """
 
-    def __init__(self, sizes: Mapping[str, int], parents: Mapping[str, Sequence[str]],
-                 cpts: Mapping[str, np.ndarray], latent: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        sizes: Mapping[str, int],
+        parents: Mapping[str, Sequence[str]],
+        cpts: Mapping[str, np.ndarray],
+        latent: Iterable[str] = (),
+    ) -> None:
         self.sizes, self.parents = dict(sizes), {v: list(parents.get(v, [])) for v in sizes}
         self.latent = set(latent)
         self.cpts = {v: np.asarray(cpts[v], dtype=float) for v in sizes}
         for v in sizes:
             expected = tuple(self.sizes[p] for p in self.parents[v]) + (self.sizes[v],)
             if self.cpts[v].shape != expected or not np.allclose(self.cpts[v].sum(-1), 1):
-                raise ValueError(f"cpt of {v!r} must have shape {expected} and rows summing to 1, "
-                                 f"got shape {self.cpts[v].shape}")
+                raise ValueError(
+                    f"cpt of {v!r} must have shape {expected} and rows summing to 1, "
+                    f"got shape {self.cpts[v].shape}"
+                )
         dag = nx.DiGraph([(p, v) for v in sizes for p in self.parents[v]])
         dag.add_nodes_from(sizes)
         self.order = list(nx.topological_sort(dag))
@@ -42,8 +50,9 @@ class TabularSCM:
             if not 0 <= int(value) < self.sizes[name]:
                 raise ValueError(f"do({name}={value}): {name} takes values 0..{self.sizes[name] - 1}")
 
-    def sample(self, n: int, do: Mapping[str, int] | None = None, seed: int = 0,
-               include_latent: bool = False) -> dict[str, torch.Tensor]:
+    def sample(
+        self, n: int, do: Mapping[str, int] | None = None, seed: int = 0, include_latent: bool = False
+    ) -> dict[str, torch.Tensor]:
         """`n` joint samples as `int64` tensors `(n,)`, observational or under `do`."""
         do = dict(do or {})
         self._check_do(do)
@@ -65,7 +74,7 @@ class TabularSCM:
         self._check_do(do)
         out = np.zeros([self.sizes[t] for t in targets])
         for assignment in itertools.product(*(range(self.sizes[v]) for v in self.order)):
-            values = dict(zip(self.order, assignment))
+            values = dict(zip(self.order, assignment, strict=True))
             prob = 1.0
             for v in self.order:
                 if v in do:
@@ -111,10 +120,12 @@ def kl(p: np.ndarray, q: np.ndarray, eps: float = 1e-8) -> float:
 
 def interventional_tvd(estimate: np.ndarray, truth: np.ndarray) -> float:
     """Mean over treatment values x of TVD(P(Y | do(x)) estimated, true); both `(x size, y size)`."""
-    return float(np.mean([tvd(e, t) for e, t in zip(estimate, truth)]))
+    return float(np.mean([tvd(e, t) for e, t in zip(estimate, truth, strict=True)]))
 
 
-def front_door(data: Mapping[str, torch.Tensor], x: str, z: str, y: str, sizes: Mapping[str, int]) -> np.ndarray:
+def front_door(
+    data: Mapping[str, torch.Tensor], x: str, z: str, y: str, sizes: Mapping[str, int]
+) -> np.ndarray:
     """The front-door formula from samples: `P(y | do(x)) = sum_z P(z | x) sum_x' P(y | x', z) P(x')`.
 
     Returns shape `(size of x, size of y)`.
@@ -127,7 +138,9 @@ def front_door(data: Mapping[str, torch.Tensor], x: str, z: str, y: str, sizes: 
     return p_z_given_x @ inner
 
 
-def naive_conditional(data: Mapping[str, torch.Tensor], x: str, y: str, sizes: Mapping[str, int]) -> np.ndarray:
+def naive_conditional(
+    data: Mapping[str, torch.Tensor], x: str, y: str, sizes: Mapping[str, int]
+) -> np.ndarray:
     """`P(y | x)` read off the samples (what plain conditioning gives), shape `(size x, size y)`."""
     joint = empirical_distribution([data[x], data[y]], [sizes[x], sizes[y]])
     return joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-12)

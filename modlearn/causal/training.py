@@ -3,11 +3,12 @@
 Rahman & Kocaoglu, "Modular Learning of Deep Causal Generative Models for High-dimensional
 Causal Inference", ICML 2024 (arXiv 2401.01426; authors' code Musfiqshohan/Modular-DCM).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Iterable, Mapping
 
 import torch
 import torch.nn as nn
@@ -59,13 +60,20 @@ class WassersteinGP(Objective):
         generator_loss = -model.critic(fake).float().mean()
         generator_loss.backward()
         model.critic.requires_grad_(True)
-        return generator_loss.detach(), {"critic_loss": critic_loss, "wasserstein": distance,
-                                         "tau": torch.tensor(self.dcm.tau)}
+        return generator_loss.detach(), {
+            "critic_loss": critic_loss,
+            "wasserstein": distance,
+            "tau": torch.tensor(self.dcm.tau),
+        }
 
     def state_dict(self) -> dict:
         """The critic optimizer's state (for `fit`'s checkpoints)."""
         optimizer = self.critic_optimizer
-        return {"critic_optimizer": optimizer.state_dict() if optimizer is not None else self._saved_critic_optimizer}
+        return {
+            "critic_optimizer": optimizer.state_dict()
+            if optimizer is not None
+            else self._saved_critic_optimizer
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore the critic optimizer now, or when the first batch creates it."""
@@ -86,7 +94,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     """`mean((|grad_x D(x)| - 1)^2)` at random points `x` between real and fake rows `(n, d)`."""
     alpha = torch.rand(len(real), 1, device=real.device)
     mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(mix).float().sum(), mix, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(mix).float().sum(), mix, create_graph=True)
     return ((grad.norm(dim=1) - 1) ** 2).mean()
 
 
@@ -97,7 +105,7 @@ class DCMSchedule(Hook):
     learning rates fall linearly to 0 over the run (ours, it steadies the end of GAN training).
     """
 
-    def __init__(self, dcm: DCM, objective: "WassersteinGP", config: DCMConfig) -> None:
+    def __init__(self, dcm: DCM, objective: WassersteinGP, config: DCMConfig) -> None:
         self.dcm, self.objective, self.config = dcm, objective, config
 
     def on_fit_start(self, state: TrainState) -> None:
@@ -129,21 +137,40 @@ def dcm_train_config(**changes: object) -> TrainConfig:
 
     `changes` replace fields, e.g. `dcm_train_config(lr=2e-3, max_steps=400, seed=1)`.
     """
-    paper = TrainConfig(epochs=301, batch_size=200, lr=1e-4, betas=(0.5, 0.9), weight_decay=1e-6, progress=False)
+    paper = TrainConfig(
+        epochs=301, batch_size=200, lr=1e-4, betas=(0.5, 0.9), weight_decay=1e-6, progress=False
+    )
     return replace(paper, **changes)
 
 
-def _check_training_args(owner: str, dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None,
-                         train: TrainConfig | None) -> None:
+def _check_training_args(
+    owner: str,
+    dcm: DCM,
+    data: Mapping[str, torch.Tensor],
+    config: DCMConfig | None,
+    train: TrainConfig | None,
+) -> None:
     check_type("dcm", dcm, DCM, owner=owner, hint="pass a DCM(graph, variables)")
     check_type("data", data, Mapping, owner=owner, hint="pass a dict {variable name: tensor of samples}")
     check_type("config", config, DCMConfig, owner=owner, optional=True, hint="pass a DCMConfig(...)")
-    check_type("train", train, TrainConfig, owner=owner, optional=True,
-               hint="pass a TrainConfig, e.g. causal.dcm_train_config(max_steps=400)")
+    check_type(
+        "train",
+        train,
+        TrainConfig,
+        owner=owner,
+        optional=True,
+        hint="pass a TrainConfig, e.g. causal.dcm_train_config(max_steps=400)",
+    )
 
 
-def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor], config: DCMConfig | None = None,
-               train: TrainConfig | None = None, hooks: Iterable[Hook] = ()) -> History:
+def train_step(
+    dcm: DCM,
+    step: TrainingStep,
+    data: Mapping[str, torch.Tensor],
+    config: DCMConfig | None = None,
+    train: TrainConfig | None = None,
+    hooks: Iterable[Hook] = (),
+) -> History:
     """Train `step.generators` (all others frozen) to match the data's joint of `step.variables`
     given `step.conditions`, with `fit` and the `WassersteinGP` objective.
 
@@ -163,9 +190,14 @@ def train_step(dcm: DCM, step: TrainingStep, data: Mapping[str, torch.Tensor], c
     for name, gen in dcm.generators.items():
         gen.requires_grad_(name in step.generators)
     params = [p for name in step.generators for p in dcm.generators[name].parameters()]
-    history = fit(model, Split(rows, torch.zeros(len(rows), dtype=torch.long)),
-                  replace(train, desc=f"train {'+'.join(step.generators)}"), objective,
-                  hooks=[DCMSchedule(dcm, objective, config), *hooks], params=params)
+    history = fit(
+        model,
+        Split(rows, torch.zeros(len(rows), dtype=torch.long)),
+        replace(train, desc=f"train {'+'.join(step.generators)}"),
+        objective,
+        hooks=[DCMSchedule(dcm, objective, config), *hooks],
+        params=params,
+    )
     dcm.requires_grad_(False)
     return history
 
@@ -184,9 +216,15 @@ def _training_steps(dcm: DCM, mode: str) -> list[TrainingStep]:
     return steps
 
 
-def train_dcm(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | None = None,
-              train: TrainConfig | None = None, *, mode: str = "modular",
-              hooks: Iterable[Hook] = ()) -> dict[tuple[str, ...], History]:
+def train_dcm(
+    dcm: DCM,
+    data: Mapping[str, torch.Tensor],
+    config: DCMConfig | None = None,
+    train: TrainConfig | None = None,
+    *,
+    mode: str = "modular",
+    hooks: Iterable[Hook] = (),
+) -> dict[tuple[str, ...], History]:
     """Train `dcm`'s generators on `data` (`{variable: samples}`, first dimension n).
 
     `mode="modular"` is Modular-DCM: the H-nodes one after the other in causal order, earlier ones
@@ -201,9 +239,11 @@ def train_dcm(dcm: DCM, data: Mapping[str, torch.Tensor], config: DCMConfig | No
     check_choice("mode", mode, MODES, owner="train_dcm")
     steps = _training_steps(dcm, mode)
     if len(steps) > 1 and train is not None and train.checkpoint_path:
-        raise ValueError(f"train_dcm(train=TrainConfig(checkpoint_path={train.checkpoint_path!r})): one checkpoint "
-                         f"cannot hold the {len(steps)} training steps of mode={mode!r}; pass checkpoint_path=None, "
-                         "or call causal.train_step for each step with its own checkpoint_path")
+        raise ValueError(
+            f"train_dcm(train=TrainConfig(checkpoint_path={train.checkpoint_path!r})): one checkpoint "
+            f"cannot hold the {len(steps)} training steps of mode={mode!r}; pass checkpoint_path=None, "
+            "or call causal.train_step for each step with its own checkpoint_path"
+        )
     histories = {}
     for i, step in enumerate(steps):
         histories[step.generators] = train_step(dcm, step, data, config, train, hooks)
