@@ -7,7 +7,7 @@ from . import data, models, results, train, viz
 from .data import Dataset, Split, iterate_batches, load_dataset, load_for_notebook
 from .env import environment_report, resolve_device, seed_everything, setup
 from .models import CNN, MLP, TinyViT, count_parameters, make_model
-from .results import record
+from .results import record, report
 from .train import (
     CrossEntropy,
     History,
@@ -43,6 +43,7 @@ __all__ = [
     "count_parameters",
     "make_model",
     "record",
+    "report",
     "CrossEntropy",
     "History",
     "Hook",

@@ -2,7 +2,9 @@
 
 One registry for the whole series: `tests/test_notebooks.py` asserts every claim after executing a
 notebook, and `make run` (`modlearn.series`) prints each claim with its verdict for the learner's
-own run. Thresholds were measured at `smoke` on digits; the comments give the measured values.
+own run. Every notebook records `budget` (from `setup`) and `dataset`; a threshold that differs
+between runs comes from `for_run(r, smoke=..., cpu=..., mnist=...)`, each value measured (the
+comments give the measured values).
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ class Claim:
             return bool(self.check(results))
         except KeyError:
             return None
+
+
+def for_run(
+    r: Results, smoke: float, cpu: float, mnist: float | None = None, gpu: float | None = None
+) -> float:
+    """A claim's threshold for this run (`r["budget"]`, `r["dataset"]`), each one measured.
+
+    `mnist` applies at the `cpu`/`gpu` budgets when the run trained on MNIST; `gpu` defaults to `cpu`.
+    """
+    if r["budget"] == "smoke":
+        return smoke
+    if mnist is not None and r.get("dataset") == "mnist":
+        return mnist
+    return cpu if r["budget"] == "cpu" or gpu is None else gpu
 
 
 def _every_method_learns(r: Results) -> bool:

@@ -114,6 +114,7 @@ def setup(
             f"budget={budget}  device={device}  seed={seed}  torch threads={chosen.threads}"
             + ("  deterministic" if deterministic else "")
         )
+    record("budget", budget)
     record("torch_threads", chosen.threads)
     return chosen
 

@@ -27,7 +27,7 @@ def record(name: str, value: Any) -> Any:
         raise ValueError(f"result name {name!r} must be an identifier such as 'cnn_test_acc'")
     value = _plain(value)
     _recorded[name] = value
-    text = f"recorded: {name} = {_fmt(value)}"
+    text = f"recorded: {name} = {format_value(value)}"
     if _in_kernel():
         from IPython.display import display
 
@@ -35,6 +35,28 @@ def record(name: str, value: Any) -> Any:
     else:
         print(text)
     return value
+
+
+def report(markdown: str) -> None:
+    """Show `markdown` with `{name}` / `{name:.3f}` fields filled from the values recorded so far.
+
+    This is how a notebook's prose states a measured outcome: the number comes from this run, never
+    typed by hand: `report("DGL reached **{mlp_dgl_test_acc:.3f}**")`. Returns nothing, so a cell
+    ending with it shows the text once.
+    """
+    try:
+        text = markdown.format(**_recorded)
+    except KeyError as err:
+        raise ValueError(
+            f"report(...) names {err.args[0]!r}, which this run has not recorded; record it first "
+            f"with record({err.args[0]!r}, value). Recorded so far: {sorted(_recorded)}"
+        ) from None
+    if _in_kernel():
+        from IPython.display import Markdown, display
+
+        display(Markdown(text))
+    else:
+        print(text)
 
 
 def recorded() -> dict[str, Any]:
@@ -56,7 +78,7 @@ def read_notebook(path: str | Path) -> dict[str, Any]:
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     """One text table: notebook | result | value."""
-    rows = [(nb, key, _fmt(val)) for nb, values in results.items() for key, val in values.items()]
+    rows = [(nb, key, format_value(val)) for nb, values in results.items() for key, val in values.items()]
     if not rows:
         return "(no results recorded)"
     widths = [max(len(r[i]) for r in rows + [("notebook", "result", "value")]) for i in range(3)]
@@ -91,7 +113,8 @@ def _plain(value: Any) -> Any:
     raise ValueError(f"cannot record {type(value).__name__}: record numbers, bools or short strings")
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A recorded value as text: floats with 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

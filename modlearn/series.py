@@ -10,15 +10,17 @@ message that names the cell (a wait that would otherwise last until the cell tim
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from .claims import format_verdicts
+from .claims import format_verdicts, verdicts
 from .env import BUDGETS
-from .results import format_table, read_notebook
+from .results import format_table, format_value, read_notebook
 
 
 def notebooks(folder: str | Path = "tutorials") -> list[Path]:
@@ -191,11 +193,47 @@ def execute_notebook(
     return results
 
 
+def write_results(
+    results: dict[str, dict[str, Any]], failed: list[str], budget: str, folder: Path
+) -> list[Path]:
+    """`results.json` (every recorded value and claim verdict) and `results.md` (the same, readable)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data_root = os.environ.get("MODLEARN_DATA", "(not set: embedded digits)")
+    run = {"budget": budget, "MODLEARN_DATA": data_root, "failed": failed}
+    notebooks_out = {
+        stem: {
+            "results": dict(values),
+            "claims": [{"claim": text, "held": held} for text, held in verdicts(stem, values)],
+            "peak_tree_mb": getattr(values, "peak_tree_mb", None),
+        }
+        for stem, values in results.items()
+    }
+    json_path, md_path = folder / "results.json", folder / "results.md"
+    json_path.write_text(json.dumps({"run": run, "notebooks": notebooks_out}, indent=1))
+    md_path.write_text(_results_markdown(run, notebooks_out))
+    return [json_path, md_path]
+
+
+def _results_markdown(run: dict[str, Any], notebooks_out: dict[str, dict[str, Any]]) -> str:
+    words = {True: "held", False: "**did not hold**", None: "not recorded"}
+    lines = [f"# Results of one run: budget `{run['budget']}`, MODLEARN_DATA {run['MODLEARN_DATA']}", ""]
+    if run["failed"]:
+        lines += [f"Failed notebooks: {', '.join(run['failed'])}", ""]
+    for stem, entry in notebooks_out.items():
+        lines += [f"## {stem}", "", "| claim | verdict |", "|---|---|"]
+        lines += [f"| {c['claim']} | {words[c['held']]} |" for c in entry["claims"]]
+        lines += ["", "| result | value |", "|---|---|"]
+        lines += [f"| `{key}` | {format_value(value)} |" for key, value in entry["results"].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every tutorial notebook and print its results.")
     parser.add_argument("--budget", default="cpu", choices=BUDGETS)
     parser.add_argument("--src", default="tutorials")
     parser.add_argument("--out", default="build/tutorials")
+    parser.add_argument("--results", default="build", help="folder for results.json and results.md")
     args = parser.parse_args(argv)
     results, failed = {}, []
     for nb in notebooks(args.src):
@@ -216,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     print("\nVerdict: what each notebook's text claims, checked on this run\n")
     print(format_verdicts(results))
+    written = write_results(results, failed, args.budget, Path(args.results))
+    print(f"\nWritten: {', '.join(str(p) for p in written)}")
     if failed:
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")
     return 1 if failed else 0

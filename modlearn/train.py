@@ -113,9 +113,12 @@ class TrainConfig:
     `Conv2d` (faster convolutions on CPU and GPU; the same function); `False` keeps NCHW.
     `resume_strict` refuses a checkpoint written with other `RESUME_FIELDS` or another training-set
     size; `stop_on_nonfinite` ends the run with a `FloatingPointError` at the first NaN/inf loss.
+
+    A budget in optimizer steps: `TrainConfig(epochs=None, max_steps=600)` trains exactly 600 steps,
+    however large the training split (an epoch budget gives a small dataset only a few steps).
     """
 
-    epochs: int = 5
+    epochs: int | None = 5
     batch_size: int = 128
     lr: float = 1e-3
     optimizer: str = "adam"
@@ -140,9 +143,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         fields = ConfigFields(self)
-        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
+        for name in ("batch_size", "eval_batch_size", "checkpoint_every"):
             fields.integer(name, 1)
+        fields.integer("epochs", 1, optional=True)
         fields.integer("max_steps", 1, optional=True)
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError(
+                "TrainConfig(epochs=None, max_steps=None): a budget in steps needs max_steps; "
+                "pass max_steps=600 (say) or a number of epochs"
+            )
         fields.integer("seed", 0, optional=True)
         fields.number("lr", 0, low_open=True)
         fields.number("weight_decay", 0)
@@ -164,6 +173,10 @@ class TrainConfig:
                 "TrainConfig(resume=True): resume needs a checkpoint_path to resume from; "
                 "pass checkpoint_path='run.pt' or resume=False"
             )
+
+    def num_epochs(self, steps_per_epoch: int) -> int:
+        """The epochs a run spans: `epochs`, or as many as `max_steps` needs when `epochs` is None."""
+        return self.epochs if self.epochs is not None else -(-self.max_steps // steps_per_epoch)
 
 
 @dataclass
@@ -301,7 +314,8 @@ def fit(
     optimizer = make_optimizer(trainable, config)
     history = History()
     steps_per_epoch = num_batches(len(train_split), config.batch_size)
-    total = config.epochs * steps_per_epoch
+    epochs = config.num_epochs(steps_per_epoch)
+    total = epochs * steps_per_epoch
     total = min(total, config.max_steps) if config.max_steps else total
     state = TrainState(model, optimizer, config, history, device, total_steps=total)
     parts = _stateful_parts(objective, hooks)
@@ -346,11 +360,11 @@ def fit(
         )
 
     try:
-        while state.epoch < config.epochs and state.step < total and not state.stop:
+        while state.epoch < epochs and state.step < total and not state.stop:
             _run_epoch(
                 state, forward_model, train_split, val_split, objective, trainable, hooks, autocast, bar, log
             )
-            ending = state.stop or state.step >= total or state.epoch >= config.epochs
+            ending = state.stop or state.step >= total or state.epoch >= epochs
             if config.checkpoint_path and (ending or state.epoch % config.checkpoint_every == 0):
                 save()
     except KeyboardInterrupt:

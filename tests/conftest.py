@@ -1,4 +1,5 @@
-"""Shared fixtures: each notebook is executed once per session at BUDGET="smoke"."""
+"""Shared fixtures. Each notebook is executed once per session at the budget of `MODLEARN_BUDGET`
+(`make test` sets `smoke`; `MODLEARN_BUDGET=cpu` checks the claims at the new user's default)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from modlearn.train import Hook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
+TEST_BUDGET = os.environ.get("MODLEARN_BUDGET", "smoke")
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +27,7 @@ def run_notebook(tmp_path_factory):
         key = (stem, tuple(sorted(parameters.items())))
         if key not in cache:
             folder = out / f"{stem}-{len(cache)}"
-            cache[key] = execute_notebook(TUTORIALS / f"{stem}.ipynb", folder, "smoke", parameters)
+            cache[key] = execute_notebook(TUTORIALS / f"{stem}.ipynb", folder, TEST_BUDGET, parameters)
         return cache[key]
 
     return run

@@ -93,7 +93,7 @@ CASES = [
     (
         "epochs-fraction",
         lambda: ml.TrainConfig(epochs=2.5),
-        "epochs must be a whole number >= 1; pass an int such as 3",
+        "epochs must be a whole number >= 1 or None; pass an int such as 3",
     ),
     ("epochs-zero", lambda: ml.TrainConfig(epochs=0), "epochs"),
     ("resume-strict-string", lambda: ml.TrainConfig(resume_strict="no"), "resume_strict"),

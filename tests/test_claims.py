@@ -31,3 +31,13 @@ def test_every_claim_has_text_and_a_check():
     for notebook, claims in CLAIMS.items():
         assert claims, notebook
         assert all(c.text and callable(c.check) for c in claims), notebook
+
+
+def test_thresholds_follow_the_run():
+    from modlearn.claims import for_run
+
+    assert for_run({"budget": "smoke", "dataset": "digits"}, smoke=1, cpu=2, mnist=3) == 1
+    assert for_run({"budget": "cpu", "dataset": "digits"}, smoke=1, cpu=2, mnist=3) == 2
+    assert for_run({"budget": "cpu", "dataset": "mnist"}, smoke=1, cpu=2, mnist=3) == 3
+    assert for_run({"budget": "gpu", "dataset": "mnist"}, smoke=1, cpu=2) == 2
+    assert for_run({"budget": "gpu", "dataset": "digits"}, smoke=1, cpu=2, gpu=4) == 4

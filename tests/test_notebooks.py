@@ -1,4 +1,5 @@
-"""Execute every notebook of tutorials/ at BUDGET="smoke" and assert the claims its text makes.
+"""Execute every notebook of tutorials/ (at `smoke` unless MODLEARN_BUDGET says otherwise) and assert
+the claims its text makes.
 
 The claims live in one place, `modlearn.claims.CLAIMS` (also printed with verdicts by `make run`).
 A new notebook is picked up automatically: it must run and record at least one result.

@@ -39,6 +39,7 @@ def test_setup_records_the_thread_count_and_deterministic_uses_one():
         chosen = ml.setup("smoke", seed=0, deterministic=True, verbose=False)
         assert chosen.threads == torch.get_num_threads() == 1
         assert ml.results.recorded()["torch_threads"] == 1
+        assert ml.results.recorded()["budget"] == "smoke"
         assert torch.are_deterministic_algorithms_enabled()
         chosen = ml.setup("smoke", seed=0, threads=2, verbose=False)
         assert ml.results.recorded()["torch_threads"] == chosen.threads == 2

@@ -26,3 +26,11 @@ def test_bad_records_raise_value_error():
         results.record("has space", 1)
     with pytest.raises(ValueError, match="cannot record"):
         results.record("obj", object())
+
+
+def test_report_fills_the_prose_from_recorded_values(capsys):
+    results.record("report_test_acc", 0.91234)
+    results.report("accuracy **{report_test_acc:.3f}**")
+    assert capsys.readouterr().out.splitlines()[-1] == "accuracy **0.912**"
+    with pytest.raises(ValueError, match="never_recorded_value"):
+        results.report("{never_recorded_value:.2f}")

@@ -1,12 +1,13 @@
 """The headless runner (modlearn/series.py): cell timeouts, the idle-kernel watchdog, process-tree memory."""
 
+import json
 import time
 
 import nbformat
 import pytest
 from conftest import TUTORIALS
 
-from modlearn.series import KernelIdleError, execute_notebook
+from modlearn.series import KernelIdleError, execute_notebook, write_results
 
 
 def _notebook(folder, name, *sources):
@@ -56,3 +57,17 @@ def test_notebook_03_never_hangs_and_stays_under_2_gb(tmp_path):
         assert results["parallel_equals_sequential"] is True
         peaks.append(results.peak_tree_mb)
     assert max(peaks) < 2000, f"peak memory of the kernel and its workers per run (MB): {peaks}"
+
+
+def test_results_json_and_markdown_hold_every_value_and_verdict(tmp_path):
+    recorded = {"01_e2e_backprop": {"backprop_max_abs_error": 1e-16, "mlp_test_acc": 0.5}}
+    json_path, md_path = write_results(recorded, ["02_local_training.ipynb"], "cpu", tmp_path)
+    saved = json.loads(json_path.read_text())
+    assert saved["run"]["budget"] == "cpu" and saved["run"]["failed"] == ["02_local_training.ipynb"]
+    entry = saved["notebooks"]["01_e2e_backprop"]
+    assert entry["results"] == recorded["01_e2e_backprop"]
+    held = {c["claim"]: c["held"] for c in entry["claims"]}
+    assert held["hand-written backprop equals autograd"] is True
+    assert held["MLP on digits >= 0.93"] is False and held["CNN on digits >= 0.95"] is None
+    text = md_path.read_text()
+    assert "| MLP on digits >= 0.93 | **did not hold** |" in text and "| `mlp_test_acc` | 0.5 |" in text

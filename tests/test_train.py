@@ -156,3 +156,12 @@ def test_conv_models_train_channels_last_with_the_same_function(digits):
         assert model.blocks[1][0].weight.is_contiguous(memory_format=channels_last) == (flag is None)
         accs[flag] = ml.evaluate(model, digits)["acc"]
     assert accs[None] > 0.5 and abs(accs[None] - accs[False]) < 0.05
+
+
+def test_a_budget_in_steps_trains_exactly_that_many_steps_on_any_data_size():
+    x, y = torch.randn(50, 4), torch.randint(0, 3, (50,))
+    model = torch.nn.Linear(4, 3)
+    history = fit(model, (x, y), TrainConfig(epochs=None, max_steps=23, batch_size=8, progress=False))
+    assert history.num_steps == 23 and len(history.epochs) == 4  # 7 batches an epoch: 7 + 7 + 7 + 2
+    with pytest.raises(ValueError, match="max_steps"):
+        TrainConfig(epochs=None)
