@@ -78,8 +78,8 @@ def test_the_loss_plugs_into_fit_and_raises_c():
     assert set(clusters) == {"blocks.0.1", "blocks.1.0", "head"}
     loss = cluster.ClusterabilityLoss(clusters, weight=10.0)
     value, metrics = loss(model, (x, y))
-    c = cluster.model_clusterability(model, clusters)
-    assert float(value) == pytest.approx(float(metrics["task_loss"] + 10.0 * (1 - c)), rel=1e-5)
+    c = cluster.model_clusterability(model, clusters).detach()
+    assert value.detach().item() == pytest.approx((metrics["task_loss"] + 10.0 * (1 - c)).item(), rel=1e-5)
     fit(model, (x, y), TrainConfig(epochs=5, batch_size=64, lr=1e-2, progress=False), objective=loss)
     assert float(cluster.model_clusterability(model, clusters)) > float(c) + 0.2
 
