@@ -114,9 +114,9 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
     ],
     "03_deep_incubation": [
-        # measured (digits, seed 0, 1 thread): meta 0.978, hybrids >= 0.983, assembled 0.967,
-        # fine-tuned 0.981,
-        # E2E 0.978; 10 % of the data: assembled 0.911, fine-tuned 0.900, E2E 0.916
+        # measured (seed 0, 1 thread) at smoke / cpu digits / cpu MNIST test split: meta 0.978 / 0.986;
+        # hybrids >= 0.983 / 0.994; assembled 0.967 / 0.967; fine-tuned 0.981 / 0.983;
+        # E2E 0.978 / 0.989; 10 % of the data: fine-tuned 0.900 / 0.905, E2E 0.916 / 0.930
         Claim(
             "gradients flow through frozen downstream stages; only the target stage's weights change",
             lambda r: r["frozen_downstream_pass_gradient"] and r["only_target_weights_get_gradient"],
@@ -137,10 +137,14 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
         Claim("every hybrid learns", lambda r: r["worst_hybrid_val_acc"] >= 0.9),
         Claim(
-            "on 10 % of the data, incubation is within 5 points of E2E",
+            "fine-tuned and E2E end within a few points of each other (one seed, no ranking)",
+            lambda r: abs(r["finetuned_minus_e2e"]) <= for_run(r, smoke=0.02, cpu=0.02, mnist=0.03),
+        ),
+        Claim(
+            "on 10 % of the data, incubation and E2E end within 5 points of each other",
             lambda r: (
                 min(r["low_data_fine_tuned_test_acc"], r["low_data_e2e_test_acc"]) >= 0.82
-                and r["low_data_fine_tuned_test_acc"] >= r["low_data_e2e_test_acc"] - 0.05
+                and abs(r["low_data_finetuned_minus_e2e"]) <= 0.05
             ),
         ),
         Claim(
@@ -149,6 +153,9 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
     ],
     "04_clusterability": [
+        # measured (seed 0, 1 thread) at smoke / cpu digits / cpu MNIST test split: E2E C 0.328 / 0.332
+        # (random fitted 0.363 / 0.362); lambda = 40: C 0.989 / 1.000, accuracy 0.964 / 0.972
+        # (lambda = 0: 0.978 / 0.978); ablation drop lambda = 40 0.078 / 0.000 vs E2E 0.741 / 0.273
         Claim("planted blocks give C = 1", lambda r: abs(r["planted_C"] - 1.0) <= 1e-6),
         Claim(
             "random assignments give C = 1/k; fitted co-clusters of random weights more",
@@ -159,10 +166,10 @@ CLAIMS: dict[str, list[Claim]] = {
             lambda r: r["e2e_C"] < r["e2e_random_fitted_C"] + 0.05,
         ),
         Claim(
-            "the loss makes the model far more clusterable",
+            "the loss makes the model far more clusterable (C towards 1); lambda = 0 does not",
             lambda r: (
                 r["C_lambda40"] > r["e2e_C"] + 0.4
-                and r["C_lambda40"] > 0.8
+                and r["C_lambda40"] > for_run(r, smoke=0.97, cpu=0.97, mnist=0.97)
                 and r["C_lambda0"] < r["e2e_C"] + 0.05
             ),
         ),
@@ -171,8 +178,16 @@ CLAIMS: dict[str, list[Claim]] = {
             lambda r: r["acc_lambda40"] > r["acc_lambda0"] - 0.05 and r["acc_lambda40"] > 0.9,
         ),
         Claim(
-            "cutting cross-cluster weights hurts the clustered model less",
-            lambda r: r["ablation_drop_lambda40"] < r["ablation_drop_e2e"] - 0.1,
+            "cutting cross-cluster weights costs the lambda = 40 model little, "
+            "and 10 points less than the E2E model",
+            lambda r: (
+                r["ablation_drop_lambda40"] < r["ablation_drop_e2e"] - 0.1
+                and r["ablation_drop_lambda40"] < for_run(r, smoke=0.12, cpu=0.03, mnist=0.05)
+            ),
+        ),
+        Claim(
+            "the loss makes the transformer more clusterable too",
+            lambda r: r["tf_C_lambda40"] > r["tf_C_lambda0"] + 0.1,
         ),
     ],
     "05_nemo": [

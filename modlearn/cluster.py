@@ -410,8 +410,8 @@ def plot_ablation(ablations: Mapping[str, Mapping[str, float]], chance: float):
     ax.axhline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
     ax.set_xticks(xs, list(ablations))
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.25)
     ax.set_title("zeroing every cross-cluster weight", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", ncol=3)
     fig.tight_layout()
     return fig
