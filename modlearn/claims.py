@@ -114,9 +114,10 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
     ],
     "03_deep_incubation": [
-        # measured (digits, seed 0, 1 thread): meta 0.978, hybrids >= 0.983, assembled 0.967,
-        # fine-tuned 0.981,
-        # E2E 0.978; 10 % of the data: assembled 0.911, fine-tuned 0.900, E2E 0.916
+        # measured (seed 0, 1 thread) at smoke / cpu digits / cpu MNIST test split: meta 0.978 / 0.986 /
+        # 0.956; hybrids >= 0.983 / 0.994 / 0.958; assembled 0.967 / 0.967 / 0.932; fine-tuned 0.981 /
+        # 0.983 / 0.952; E2E 0.978 / 0.989 / 0.959; 10 % of the data: fine-tuned 0.900 / 0.905 / 0.888,
+        # E2E 0.916 / 0.930 / 0.892
         Claim(
             "gradients flow through frozen downstream stages; only the target stage's weights change",
             lambda r: r["frozen_downstream_pass_gradient"] and r["only_target_weights_get_gradient"],
@@ -137,10 +138,14 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
         Claim("every hybrid learns", lambda r: r["worst_hybrid_val_acc"] >= 0.9),
         Claim(
-            "on 10 % of the data, incubation is within 5 points of E2E",
+            "fine-tuned and E2E end within a few points of each other (one seed, no ranking)",
+            lambda r: abs(r["finetuned_minus_e2e"]) <= for_run(r, smoke=0.02, cpu=0.02, mnist=0.03),
+        ),
+        Claim(
+            "on 10 % of the data, incubation and E2E end within 5 points of each other",
             lambda r: (
                 min(r["low_data_fine_tuned_test_acc"], r["low_data_e2e_test_acc"]) >= 0.82
-                and r["low_data_fine_tuned_test_acc"] >= r["low_data_e2e_test_acc"] - 0.05
+                and abs(r["low_data_finetuned_minus_e2e"]) <= 0.05
             ),
         ),
         Claim(
@@ -149,6 +154,13 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
     ],
     "04_clusterability": [
+        # measured (1 thread) at smoke / cpu digits / cpu MNIST test split seeds 0 and 1:
+        # E2E C 0.328 / 0.332 / 0.375, 0.366 (random fitted 0.363 / 0.362 / 0.349, 0.352);
+        # lambda = 40: C 0.989 / 1.000 / 0.999, 0.999 at accuracy 0.964 / 0.972 / 0.932, 0.942
+        # (lambda = 0: 0.978 / 0.978 / 0.962, 0.942); ablation drop at lambda = 40 0.078 / 0.000 /
+        # -0.001, -0.008 vs E2E 0.741 / 0.273 / 0.483, 0.477; transformer C 0.51 / 0.99 / 0.99
+        # at lambda = 40 vs 0.37 / 0.49 / 0.49 at lambda = 0. cpu digits seed 1: E2E C 0.333 (random 0.365),
+        # lambda = 40 C 1.000 at accuracy 0.939 (lambda = 0: 0.964), ablation drop 0.000 vs E2E 0.546
         Claim("planted blocks give C = 1", lambda r: abs(r["planted_C"] - 1.0) <= 1e-6),
         Claim(
             "random assignments give C = 1/k; fitted co-clusters of random weights more",
@@ -159,10 +171,10 @@ CLAIMS: dict[str, list[Claim]] = {
             lambda r: r["e2e_C"] < r["e2e_random_fitted_C"] + 0.05,
         ),
         Claim(
-            "the loss makes the model far more clusterable",
+            "the loss makes the model far more clusterable (C towards 1); lambda = 0 does not",
             lambda r: (
                 r["C_lambda40"] > r["e2e_C"] + 0.4
-                and r["C_lambda40"] > 0.8
+                and r["C_lambda40"] > for_run(r, smoke=0.97, cpu=0.97, mnist=0.97)
                 and r["C_lambda0"] < r["e2e_C"] + 0.05
             ),
         ),
@@ -171,8 +183,16 @@ CLAIMS: dict[str, list[Claim]] = {
             lambda r: r["acc_lambda40"] > r["acc_lambda0"] - 0.05 and r["acc_lambda40"] > 0.9,
         ),
         Claim(
-            "cutting cross-cluster weights hurts the clustered model less",
-            lambda r: r["ablation_drop_lambda40"] < r["ablation_drop_e2e"] - 0.1,
+            "cutting cross-cluster weights costs the lambda = 40 model little, "
+            "and 10 points less than the E2E model",
+            lambda r: (
+                r["ablation_drop_lambda40"] < r["ablation_drop_e2e"] - 0.1
+                and r["ablation_drop_lambda40"] < for_run(r, smoke=0.12, cpu=0.03, mnist=0.05)
+            ),
+        ),
+        Claim(
+            "the loss makes the transformer more clusterable too",
+            lambda r: r["tf_C_lambda40"] > r["tf_C_lambda0"] + 0.1,
         ),
     ],
     "05_nemo": [

@@ -21,6 +21,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
@@ -396,3 +397,21 @@ def cross_cluster_ablation(
     before = evaluate(model, data)["acc"]
     after = evaluate(ablate_cross_cluster(model, clusters), data)["acc"]
     return {"acc": before, "ablated_acc": after, "drop": before - after}
+
+
+def plot_ablation(ablations: Mapping[str, Mapping[str, float]], chance: float):
+    """Per model, test accuracy before and after zeroing every cross-cluster weight (the
+    `cross_cluster_ablation` dicts of `ablations`), with chance accuracy as a dashed line."""
+    fig, ax = plt.subplots(figsize=(1.3 * len(ablations) + 2.5, 3.2))
+    xs = np.arange(len(ablations))
+    for offset, key, label in ((-0.2, "acc", "before ablation"), (0.2, "ablated_acc", "after ablation")):
+        bars = ax.bar(xs + offset, [a[key] for a in ablations.values()], width=0.4, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.axhline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
+    ax.set_xticks(xs, list(ablations))
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.25)
+    ax.set_title("zeroing every cross-cluster weight", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", ncol=3)
+    fig.tight_layout()
+    return fig

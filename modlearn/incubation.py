@@ -817,14 +817,15 @@ def plot_stage_gradients(grads: dict[str, list[float]], index: int):
     return fig
 
 
-def plot_incubation(histories: dict[int, History], meta_acc: float | None = None):
-    """Validation accuracy of each hybrid during its incubation (one curve per stage)."""
+def plot_incubation(histories: dict[int, History], meta_val_acc: float | None = None):
+    """Validation accuracy of each hybrid during its incubation (one curve per stage), and the meta
+    model's validation accuracy `meta_val_acc` as a dashed line (validation only: no test values)."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for i in sorted(histories):
         rows = [r for r in histories[i].epochs if "val_acc" in r]
         ax.plot([r["step"] for r in rows], [r["val_acc"] for r in rows], label=f"incubating stage {i}")
-    if meta_acc is not None:
-        ax.axhline(meta_acc, color="grey", ls="--", label="meta model")
+    if meta_val_acc is not None:
+        ax.axhline(meta_val_acc, color="grey", ls="--", label="meta model (val)")
     ax.set_xlabel("incubation step")
     ax.set_ylabel("hybrid val accuracy")
     ax.legend(fontsize=8)
@@ -832,15 +833,16 @@ def plot_incubation(histories: dict[int, History], meta_acc: float | None = None
     return fig
 
 
-def plot_budget_curves(e2e: History, finetune: History, incubation_steps: int, assembled_acc: float):
-    """Validation accuracy against updates of every target block: E2E vs incubation + fine-tuning."""
+def plot_budget_curves(e2e: History, finetune: History, incubation_steps: int, assembled_val_acc: float):
+    """Validation accuracy against updates of every target block: E2E vs incubation + fine-tuning,
+    which starts at the assembled model's validation accuracy `assembled_val_acc`."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     e2e_rows = [r for r in e2e.epochs if "val_acc" in r]
     ax.plot([r["step"] for r in e2e_rows], [r["val_acc"] for r in e2e_rows], label="E2E")
     ft_rows = [r for r in finetune.epochs if "val_acc" in r]
     ax.plot(
         [incubation_steps] + [incubation_steps + r["step"] for r in ft_rows],
-        [assembled_acc] + [r["val_acc"] for r in ft_rows],
+        [assembled_val_acc] + [r["val_acc"] for r in ft_rows],
         "o-",
         ms=3,
         label="assembled, then fine-tuned",

@@ -164,3 +164,12 @@ def test_bad_input_names_the_layer():
         cluster.clusterability(torch.randn(3, 4, 5), cluster.random_coclusters(3, 4, 2))
     with pytest.raises(ValueError, match="clusters label"):
         cluster.clusterability(torch.randn(6, 4), cluster.random_coclusters(3, 4, 2))
+
+
+def test_ablation_figure_shows_before_after_and_chance():
+    ablations = {"E2E": {"acc": 0.9, "ablated_acc": 0.2}, "λ=40": {"acc": 0.8, "ablated_acc": 0.7}}
+    ax = cluster.plot_ablation(ablations, chance=0.1).axes[0]
+    heights = [round(bar.get_height(), 6) for bar in ax.patches]
+    assert heights == [0.9, 0.8, 0.2, 0.7]
+    chance = [line for line in ax.lines if line.get_label().startswith("chance")]
+    assert [list(line.get_ydata()) for line in chance] == [[0.1, 0.1]]

@@ -166,3 +166,14 @@ def test_torchrun_two_ranks_match_the_single_process_run(tmp_path):
     _, single = _demo(tmp_path / "single.pt", flags=("--sequential",))
     assert single.keys() == distributed.keys()
     assert all(torch.equal(single[k], distributed[k]) for k in single)
+
+
+def test_incubation_figures_draw_validation_values_only(problem):
+    inc, data = problem
+    history = inc.incubate(0, data)
+    fig = inc_lib.plot_incubation({0: history}, meta_val_acc=0.5)
+    reference = [line for line in fig.axes[0].lines if line.get_label() == "meta model (val)"]
+    assert [list(line.get_ydata()) for line in reference] == [[0.5, 0.5]]
+    curve = inc_lib.plot_budget_curves(history, history, STEPS, assembled_val_acc=0.25)
+    start = next(line for line in curve.axes[0].lines if line.get_label().startswith("assembled"))
+    assert start.get_ydata()[0] == 0.25 and start.get_xdata()[0] == STEPS
