@@ -699,10 +699,15 @@ def strong_edges(model: BioMLP, threshold: float = 0.05) -> list[torch.Tensor]:
     return [w > threshold * w.max() for w in _abs_weights(_check_model(model))]
 
 
+def strong_fraction(model: BioMLP, threshold: float = 0.05) -> float:
+    """Fraction of wires above `threshold` x their layer's largest |w| (the wires the drawings show)."""
+    masks = strong_edges(model, threshold)
+    return sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+
 def sparsity(model: BioMLP, threshold: float = 0.01) -> float:
     """Fraction of weights below `threshold` x their layer's largest |w| (0 = dense, 1 = empty)."""
-    masks = strong_edges(model, threshold)
-    return 1.0 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+    return 1.0 - strong_fraction(model, threshold)
 
 
 def weight_graph(model: BioMLP, threshold: float = 0.01):

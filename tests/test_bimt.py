@@ -142,6 +142,16 @@ def test_metrics_see_separate_and_shared_modules():
     assert bimt.wire_length(separate) < bimt.wire_length(shared)
 
 
+def test_strong_fraction_counts_wires_above_the_threshold_of_their_layer():
+    model = _block_diagonal_net(False)
+    assert bimt.strong_fraction(model) == pytest.approx(12 / 24)
+    with torch.no_grad():
+        model.linears[1].weight[1, 0] = 0.03  # 3 % of the layer's largest |w|
+    assert bimt.strong_fraction(model) == pytest.approx(12 / 24)
+    assert bimt.strong_fraction(model, threshold=0.02) == pytest.approx(13 / 24)
+    assert bimt.sparsity(model, threshold=0.02) == pytest.approx(1 - 13 / 24)
+
+
 def test_training_with_swaps_shortens_wires():
     data = symbolic_task("independence", n_train=64, n_test=32)
     make = lambda: bimt.BioMLP([4, 10, 10, 2])  # noqa: E731
