@@ -670,6 +670,29 @@ def measure(run: LocalRun, data: Dataset, batch_size: int = 128) -> dict[str, fl
     }
 
 
+def seed_stats(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of one method's per-seed scores (sd 0.0 for one seed)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def compare_seeds(a: Sequence[float], b: Sequence[float], names: tuple[str, str]) -> str:
+    """`"<a> higher"`, `"<b> higher"` or `"not distinguishable"` for two methods' per-seed scores.
+
+    The means are distinguishable when they differ by more than twice the standard error of their
+    difference, `2 * sqrt(sd_a**2 / n_a + sd_b**2 / n_b)`; with fewer than two seeds each the spread
+    is unknown and the answer is `"one seed: spread not measured"`.
+    """
+    if min(len(a), len(b)) < 2:
+        return "one seed: spread not measured"
+    (mean_a, sd_a), (mean_b, sd_b) = seed_stats(a), seed_stats(b)
+    if abs(mean_a - mean_b) <= 2 * (sd_a**2 / len(a) + sd_b**2 / len(b)) ** 0.5:
+        return "not distinguishable"
+    return f"{names[0] if mean_a > mean_b else names[1]} higher"
+
+
 def format_comparison(rows: dict[str, dict[str, float]], baseline: str = "e2e") -> str:
     """A text table of `measure` rows, with memory also as a ratio to the `baseline` row."""
     base = rows[baseline]["activation_bytes"] if baseline in rows else None

@@ -192,3 +192,13 @@ def test_aux_heads_fit_mlp_and_cnn_blocks(digits):
         assert net.heads[0](h).shape == (8, 10)
         assert torch.equal(net(x), model(x))
     assert local.split_blocks(8, 3) == [(0, 3), (3, 5), (5, 8)]
+
+
+def test_seed_comparison_says_not_distinguishable_within_the_noise():
+    assert local.seed_stats([0.9, 0.92, 0.94]) == pytest.approx((0.92, 0.02))
+    assert local.seed_stats([0.9]) == (0.9, 0.0)
+    names = ("DGL", "E2E")
+    assert local.compare_seeds([0.90, 0.92, 0.94], [0.91, 0.93, 0.95], names) == "not distinguishable"
+    assert local.compare_seeds([0.90, 0.91, 0.92], [0.95, 0.96, 0.97], names) == "E2E higher"
+    assert local.compare_seeds([0.95, 0.96, 0.97], [0.90, 0.91, 0.92], names) == "DGL higher"
+    assert local.compare_seeds([0.9], [0.95], names) == "one seed: spread not measured"
