@@ -47,15 +47,16 @@ def for_run(
 
 def _every_method_learns(r: Results) -> bool:
     # measured (seed 0; chance 0.10), E2E / greedy / DGL / kernel / FF:
-    # smoke digits .953 .936 .850 .936 (FF 300 steps: see _ff_learns_but_lags);
+    # smoke digits .953 .936 .850 .936 (FF in _ff_learns_but_lags);
     # cpu digits .972 .975 .969 .930 .930; cpu MNIST test split .953 .957 .939 .954 .900
     floor = for_run(r, smoke=0.7, cpu=0.9, mnist=0.9)
     return all(r[f"mlp_{mode}_test_acc"] > floor for mode in ("e2e", "greedy", "dgl", "kernel"))
 
 
 def _ff_learns_but_lags(r: Results) -> bool:
-    # measured FF / E2E (seed 0): smoke digits see FF_SMOKE; cpu digits .930 / .972; cpu MNIST .900 / .953
-    floor = for_run(r, smoke=0.4, cpu=0.85, mnist=0.85)
+    # measured FF / E2E (seed 0): smoke digits .677 / .953 (300 steps); cpu digits .930 / .972 (1000 steps);
+    # cpu MNIST .900 / .953 (1000 steps)
+    floor = for_run(r, smoke=0.5, cpu=0.85, mnist=0.85)
     return floor < r["mlp_ff_test_acc"] < r["mlp_e2e_test_acc"] - 0.02
 
 
