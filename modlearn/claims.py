@@ -46,18 +46,39 @@ def for_run(
 
 
 def _every_method_learns(r: Results) -> bool:
-    # measured: E2E 0.96, greedy 0.96, DGL 0.92, kernel 0.95, FF 0.75 (chance 0.10)
-    return (
-        all(r[f"mlp_{mode}_test_acc"] > 0.85 for mode in ("e2e", "greedy", "dgl", "kernel"))
-        and r["mlp_ff_test_acc"] > 0.5
-    )
+    # measured (seed 0; chance 0.10), E2E / greedy / DGL / kernel / FF:
+    # smoke digits .953 .936 .850 .936 (FF in _ff_learns_but_lags);
+    # cpu digits .972 .975 .969 .930 .930 (seed 1: kernel .981, FF .925); cpu MNIST test split
+    # .953 .957 .939 .954 .900
+    floor = for_run(r, smoke=0.7, cpu=0.9, mnist=0.9)
+    return all(r[f"mlp_{mode}_test_acc"] > floor for mode in ("e2e", "greedy", "dgl", "kernel"))
+
+
+def _ff_learns_but_lags(r: Results) -> bool:
+    # measured FF / E2E (seed 0): smoke digits .677 / .953 (300 steps); cpu digits .930 / .972 (1000 steps);
+    # cpu MNIST .900 / .953 (1000 steps)
+    floor = for_run(r, smoke=0.5, cpu=0.85, mnist=0.85)
+    return floor < r["mlp_ff_test_acc"] < r["mlp_e2e_test_acc"] - 0.02
 
 
 def _local_modes_hold_less(r: Results) -> bool:
-    # measured 0.46x of E2E's activation bytes per step
-    return all(
-        r[f"mlp_{mode}_activation_bytes"] <= 0.6 * r["mlp_e2e_activation_bytes"] for mode in ("greedy", "dgl")
-    )
+    # exact byte counts (no noise): 0.456 smoke digits, 0.476 cpu digits, 0.578 cpu MNIST (the saved
+    # 784-pixel input weighs more than digits' 64 pixels)
+    low, high = (0.5, 0.62) if r.get("dataset") == "mnist" else (0.0, 0.5)
+    return all(low < r[f"mlp_{mode}_memory_ratio"] <= high for mode in ("greedy", "dgl"))
+
+
+def _depth_adds_little(r: Results) -> bool:
+    # first -> last module, E2E / greedy / DGL (seed 0): smoke digits +.025 -.006 -.092;
+    # cpu digits -.008 -.006 -.011; cpu MNIST +.005 +.006 -.012
+    ceiling = for_run(r, smoke=0.05, cpu=0.02, mnist=0.02)
+    return all(r[f"mlp_{mode}_depth_gain"] <= ceiling for mode in ("e2e", "greedy", "dgl"))
+
+
+def _dgl_close_to_e2e(r: Results) -> bool:
+    # mean test accuracy E2E - DGL: smoke (1 seed, 60 steps) .103; cpu digits (3 seeds) .005
+    # (sd .003 / .002); cpu MNIST (3 seeds) .016 (sd .005 / .006)
+    return r["mlp_e2e_acc_mean"] - r["mlp_dgl_acc_mean"] <= for_run(r, smoke=0.15, cpu=0.015, mnist=0.03)
 
 
 def _modules_smaller_and_accurate(r: Results) -> bool:
@@ -89,16 +110,18 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
     ],
     "02_local_training": [
-        Claim("every method learns", _every_method_learns),
+        Claim("every method learns, well above chance", _every_method_learns),
+        Claim("Forward-Forward learns but lags behind E2E", _ff_learns_but_lags),
         Claim(
-            "DGL within 8 points of E2E at the last module (measured gap 0.04)",
-            lambda r: r["mlp_dgl_last_module_acc"] >= r["mlp_e2e_last_module_acc"] - 0.08,
+            "at cpu the MLP comparison runs at least 3 seeds",
+            lambda r: r["budget"] == "smoke" or r["seeds"] >= 3,
         ),
+        Claim("DGL's mean accuracy stays close to E2E's", _dgl_close_to_e2e),
+        Claim("depth adds little on this MLP: no method gains much from module 1 to K", _depth_adds_little),
         Claim(
-            "E2E: accuracy rises with depth",
-            lambda r: r["mlp_e2e_last_module_acc"] > r["mlp_e2e_first_module_acc"],
+            "greedy and DGL hold about half of E2E's activations per step, less saved on MNIST",
+            _local_modes_hold_less,
         ),
-        Claim("greedy and DGL hold at most 0.6x of E2E's activations per step", _local_modes_hold_less),
         Claim(
             "K = 1 module is E2E, and more modules hold fewer activations",
             lambda r: (
@@ -111,6 +134,15 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim(
             "the kernel proxy's hidden module trains end to end (more activations than E2E)",
             lambda r: r["mlp_kernel_activation_bytes"] > r["mlp_e2e_activation_bytes"],
+        ),
+        Claim(
+            "Forward-Forward holds more activations than DGL (a positive and a negative pass)",
+            lambda r: r["mlp_ff_memory_ratio"] > r["mlp_dgl_memory_ratio"],
+        ),
+        Claim(
+            "cutting the CNN saves less memory than cutting the MLP (cpu/gpu; the CNN is skipped at smoke)",
+            # exact: CNN 0.79 vs MLP 0.48 on digits, 0.73 vs 0.58 on MNIST
+            lambda r: r["budget"] == "smoke" or r["cnn_dgl_memory_ratio"] > r["mlp_dgl_memory_ratio"],
         ),
     ],
     "03_deep_incubation": [

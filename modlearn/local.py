@@ -56,7 +56,8 @@ class LocalConfig:
       pool to 2x2, two hidden layers of `aux_hidden`), `"conv"` (DGL's conv head, CNN only).
     - `ff_theta`: Forward-Forward goodness threshold θ (2.0 in Hinton's and the reference code).
     - `kernel_min`: the ideal kernel's value for pairs of different classes (kerNET: 0 for ReLU nets).
-    - `probe_epochs`: epochs of the linear probes that measure an E2E model's hidden blocks.
+    - `probe_epochs`: epochs of the linear probes that measure an E2E model's hidden blocks; with a
+      budget in steps (`TrainConfig(epochs=None, max_steps=N)`) each probe trains N steps instead.
     """
 
     mode: str = "dgl"
@@ -208,7 +209,8 @@ class DecoupledObjective(Objective):
     Each stage's loss is backpropagated before the next stage runs, so only one stage's
     activations are alive at a time and no gradient crosses a stage boundary. One Adam/SGD over
     the disjoint parameter sets equals K independent optimizers (their updates are per parameter).
-    The reported loss is the sum of the stage losses; `acc` is the last stage's.
+    The reported `loss` and `acc` are the last stage's (the network's output, the quantity that
+    validation measures); `loss_k` is stage k's loss and `loss_sum` their sum.
     """
 
     handles_backward = True
@@ -223,8 +225,9 @@ class DecoupledObjective(Objective):
             loss.backward()
             total = total + loss.detach()
             metrics[f"loss_{k}"] = loss.detach()
+        metrics["loss_sum"] = total
         metrics["acc"] = (logits.argmax(dim=1) == y).float().mean()
-        return total, metrics
+        return loss.detach(), metrics
 
     @property
     def task(self) -> Objective:
@@ -389,7 +392,6 @@ class LocalRun:
     net: LocalNet | None
     histories: list[History]
     seconds: float
-    epochs: int
 
     @property
     def mode(self) -> str:
@@ -401,9 +403,14 @@ class LocalRun:
         return any(h.interrupted for h in self.histories)
 
     @property
-    def seconds_per_epoch(self) -> float:
-        """Training wall-clock of one epoch of the method (all modules), from the histories."""
-        return sum(row["seconds"] for h in self.histories for row in h.epochs) / self.epochs
+    def steps(self) -> int:
+        """Optimizer steps of the method, all modules together (greedy: K times one module's)."""
+        return sum(h.num_steps for h in self.histories)
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Training wall-clock per optimizer step (validation included), from the histories."""
+        return sum(row["seconds"] for h in self.histories for row in h.epochs) / max(1, self.steps)
 
 
 def train_local(
@@ -419,7 +426,8 @@ def train_local(
     - `kernel`: `fit` all blocks on the kernel-alignment proxy, freeze them, `fit` an output layer
       on their unit-normalised outputs.
     - `ff`: one `fit` with `ForwardForwardObjective` on an MLP.
-    `train` is the loop's config; greedy and kernel spend `train.epochs` on each module.
+    `train` is the loop's config; greedy and kernel spend its whole budget (epochs or `max_steps`)
+    on each module.
     """
     check_type(
         "data", data, Dataset, owner="train_local", hint="pass a Dataset, e.g. ml.load_dataset('digits')"
@@ -434,7 +442,7 @@ def train_local(
     config, train = config or LocalConfig(), train or TrainConfig()
     start = time.perf_counter()
     histories, classifier, net = _TRAINERS[config.mode](model, data, config, train)
-    return LocalRun(config, model, classifier, net, histories, time.perf_counter() - start, train.epochs)
+    return LocalRun(config, model, classifier, net, histories, time.perf_counter() - start)
 
 
 def local_net(model: BlockModel, data: Dataset, config: LocalConfig) -> LocalNet:
@@ -447,7 +455,7 @@ def local_net(model: BlockModel, data: Dataset, config: LocalConfig) -> LocalNet
 def _train_e2e(model: BlockModel, data: Dataset, config: LocalConfig, train: TrainConfig):
     net = local_net(model, data, config)
     history = fit(model, data, train)
-    probe = replace(train, epochs=config.probe_epochs, desc="probes")
+    probe = replace(train, epochs=config.probe_epochs if train.epochs else None, desc="probes")
     for k in range(len(net.stages) - 1):
         fit_on_frozen(net.prefix(k + 1), net.heads[k], data, probe)
     return [history], net, net
@@ -650,7 +658,7 @@ def activation_bytes(model: BlockModel, batch: Batch, config: LocalConfig, num_c
 
 
 def measure(run: LocalRun, data: Dataset, batch_size: int = 128) -> dict[str, float]:
-    """One row of the results table: test accuracy, activation bytes of one step, seconds per epoch."""
+    """One row of the results table: test accuracy, activation bytes of one step, seconds per step."""
     from .train import evaluate
 
     device = next(run.model.parameters()).device
@@ -658,19 +666,42 @@ def measure(run: LocalRun, data: Dataset, batch_size: int = 128) -> dict[str, fl
     return {
         "test_acc": evaluate(run.classifier, data)["acc"],
         "activation_bytes": activation_bytes(run.model, batch, run.config, data.num_classes),
-        "seconds_per_epoch": run.seconds_per_epoch,
+        "seconds_per_step": run.seconds_per_step,
     }
+
+
+def seed_stats(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of one method's per-seed scores (sd 0.0 for one seed)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def compare_seeds(a: Sequence[float], b: Sequence[float], names: tuple[str, str]) -> str:
+    """`"<a> higher"`, `"<b> higher"` or `"not distinguishable"` for two methods' per-seed scores.
+
+    The means are distinguishable when they differ by more than twice the standard error of their
+    difference, `2 * sqrt(sd_a**2 / n_a + sd_b**2 / n_b)`; with fewer than two seeds each the spread
+    is unknown and the answer is `"one seed: spread not measured"`.
+    """
+    if min(len(a), len(b)) < 2:
+        return "one seed: spread not measured"
+    (mean_a, sd_a), (mean_b, sd_b) = seed_stats(a), seed_stats(b)
+    if abs(mean_a - mean_b) <= 2 * (sd_a**2 / len(a) + sd_b**2 / len(b)) ** 0.5:
+        return "not distinguishable"
+    return f"{names[0] if mean_a > mean_b else names[1]} higher"
 
 
 def format_comparison(rows: dict[str, dict[str, float]], baseline: str = "e2e") -> str:
     """A text table of `measure` rows, with memory also as a ratio to the `baseline` row."""
     base = rows[baseline]["activation_bytes"] if baseline in rows else None
-    lines = [f"{'method':<22}{'test acc':>10}{'activations/step':>18}{'vs E2E':>8}{'s/epoch':>9}"]
+    lines = [f"{'method':<22}{'test acc':>10}{'activations/step':>18}{'vs E2E':>8}{'ms/step':>9}"]
     for mode, row in rows.items():
         ratio = f"{row['activation_bytes'] / base:.2f}x" if base else "-"
         lines.append(
             f"{MODE_NAMES.get(mode, mode):<22}{row['test_acc']:>10.3f}"
-            f"{row['activation_bytes'] / 1024:>15.0f} KB{ratio:>8}{row['seconds_per_epoch']:>9.2f}"
+            f"{row['activation_bytes'] / 1024:>15.0f} KB{ratio:>8}{1000 * row['seconds_per_step']:>9.1f}"
         )
     return "\n".join(lines)
 

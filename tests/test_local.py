@@ -55,6 +55,38 @@ def test_dgl_loss_of_module_k_reaches_only_module_k(digits):
         )
 
 
+def test_dgl_reports_the_last_stage_loss_as_validation_does(digits):
+    net = LocalNet(_mlp(digits), digits.input_shape, digits.num_classes)
+    x, y = _batch(digits)
+    loss, metrics = local.DecoupledObjective()(net, (x, y))
+    with torch.no_grad():
+        expected = F.cross_entropy(net(x), y)
+    stage_losses = [metrics[f"loss_{k}"] for k in range(len(net.stages))]
+    assert torch.allclose(loss, expected) and torch.allclose(loss, stage_losses[-1])
+    assert torch.allclose(metrics["loss_sum"], sum(stage_losses))
+
+
+@pytest.mark.parametrize("mode, modules", [("e2e", 1), ("dgl", 1), ("greedy", 4), ("kernel", 2)])
+def test_step_budgets_count_every_module_and_time_per_step(few_digits, mode, modules):
+    train = ml.TrainConfig(epochs=None, max_steps=3, progress=False)
+    run = local.train_local(_mlp(few_digits), few_digits, LocalConfig(mode), train)
+    assert run.steps == 3 * modules
+    seconds = sum(row["seconds"] for h in run.histories for row in h.epochs)
+    assert run.seconds_per_step == pytest.approx(seconds / run.steps)
+    row = local.measure(run, few_digits)
+    assert row["seconds_per_step"] == run.seconds_per_step
+    assert "ms/step" in local.format_comparison({mode: row})
+
+
+def test_e2e_probes_train_the_step_budget(few_digits, monkeypatch):
+    budgets = []
+    fit = local.fit
+    monkeypatch.setattr(local, "fit", lambda *a, **kw: budgets.append(a[2]) or fit(*a, **kw))
+    train = ml.TrainConfig(epochs=None, max_steps=5, progress=False)
+    local.train_local(_mlp(few_digits), few_digits, LocalConfig("e2e"), train)
+    assert [(c.epochs, c.max_steps) for c in budgets] == [(None, 5)] * 4
+
+
 def test_greedy_frozen_blocks_stay_bit_identical(few_digits, monkeypatch):
     digits = few_digits
     model = _cnn(digits)  # BatchNorm: running statistics must not move either
@@ -160,3 +192,13 @@ def test_aux_heads_fit_mlp_and_cnn_blocks(digits):
         assert net.heads[0](h).shape == (8, 10)
         assert torch.equal(net(x), model(x))
     assert local.split_blocks(8, 3) == [(0, 3), (3, 5), (5, 8)]
+
+
+def test_seed_comparison_says_not_distinguishable_within_the_noise():
+    assert local.seed_stats([0.9, 0.92, 0.94]) == pytest.approx((0.92, 0.02))
+    assert local.seed_stats([0.9]) == (0.9, 0.0)
+    names = ("DGL", "E2E")
+    assert local.compare_seeds([0.90, 0.92, 0.94], [0.91, 0.93, 0.95], names) == "not distinguishable"
+    assert local.compare_seeds([0.90, 0.91, 0.92], [0.95, 0.96, 0.97], names) == "E2E higher"
+    assert local.compare_seeds([0.95, 0.96, 0.97], [0.90, 0.91, 0.92], names) == "DGL higher"
+    assert local.compare_seeds([0.9], [0.95], names) == "one seed: spread not measured"
