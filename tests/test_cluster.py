@@ -123,7 +123,7 @@ def test_cross_cluster_ablation_zeroes_exactly_the_off_block_weights():
     ablated = cluster.ablate_cross_cluster(model, clusters)
     for name, cc in clusters.items():
         w_old, w_new = cluster.layer_weight(model, name), cluster.layer_weight(ablated, name)
-        assert float(cluster.clusterability(w_new, cc)) == pytest.approx(1.0)
+        assert cluster.clusterability(w_new, cc).item() == pytest.approx(1.0)
         assert torch.equal(w_new[cc.mask()], w_old[cc.mask()].detach())
     x = torch.randn(64, 12)
     result = cluster.cross_cluster_ablation(model, clusters, (x, torch.randint(0, 4, (64,))))
