@@ -276,7 +276,9 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
     ],
     "08_modular_dcm": [
-        # measured (seed 0, 2 threads): seeing/doing 0.150, Modular-DCM 0.018, joint 0.028, naive 0.153
+        # measured, seed 0 (smoke digits / cpu digits / cpu MNIST test split): seeing/doing 0.150 (exact);
+        # front-door formula 0.011 / 0.003 / 0.003; Modular-DCM 0.016 / 0.028, joint 0.031 / 0.019 /
+        # @M2@, naive 0.153 / 0.146 / 0.146; observational joint 0.050 / 0.041
         Claim("seeing is not doing", lambda r: r["seeing_vs_doing_tvd"] > 0.1),
         Claim("the front-door formula recovers P(Y | do(X))", lambda r: r["front_door_formula_tvd"] < 0.05),
         Claim(
@@ -285,15 +287,26 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
         Claim("joint training beats naive conditioning", lambda r: r["joint_do_tvd"] < r["naive_do_tvd"]),
         Claim("Modular-DCM matches the joint distribution", lambda r: r["modular_joint_tvd"] < 0.12),
+        # TVD at the first / last tracker measurement: 0.072 -> 0.024 / 0.089 -> 0.027
+        Claim(
+            "training drives Modular-DCM's TVD to the truth down",
+            lambda r: r["modular_tvd_last_measured"] < 0.6 * r["modular_tvd_first_measured"],
+        ),
+        # P(A | do(D)): Modular-DCM 0.019 / 0.006, naive 0.115 / 0.115 / 0.115; reader 1.0 / 1.0
         Claim(
             "images: Modular-DCM recovers the interventional distribution",
             lambda r: (
                 r["image_modular_do_tvd"] < 0.08
                 and r["image_modular_do_tvd"] < r["image_naive_do_tvd"] - 0.03
-                and r["image_colour_tvd"] < 0.12
                 and r["colour_reader_acc"] > 0.9
             ),
         ),
+        # colours read back under do(D): 0.023 / 0.040 from P(C | do(D)); ignoring D would give 0.167
+        Claim(
+            "images: the generator follows D (colours read back near P(C | do(D)))",
+            lambda r: r["image_colour_tvd"] < 0.5 * r["image_colour_ignore_d_tvd"],
+        ),
+        # largest group / N: 0.48 (N=30) / 0.42 (N=50) / 0.42
         Claim("modular training keeps groups small", lambda r: r["largest_group_fraction"] < 0.8),
     ],
 }
