@@ -14,7 +14,7 @@ from .graph import CausalGraph
 
 def draw_graph(graph: CausalGraph, ax=None, title: str | None = None, groups: Sequence[Sequence[str]] = ()):
     """The ADMG: directed edges solid, bidirected (confounders) dashed red; nodes coloured by `groups`
-    (e.g. the H-nodes), with a legend naming each group and its training order."""
+    (e.g. the H-nodes in training order), with a legend numbering the groups in the order given."""
     fig, ax = _figure(ax, (3.6, 2.6))
     dag = graph.dag.copy()
     for v in graph.nodes:  # layer = length of the longest path from a root
