@@ -95,18 +95,35 @@ def _modules_smaller_and_accurate(r: Results) -> bool:
 
 CLAIMS: dict[str, list[Claim]] = {
     "00_tour": [
+        # MLP test accuracy measured, seed 0: smoke digits 0.953, cpu digits 0.972, cpu MNIST test split 0.952
         Claim(
             "reports the device and trains",
-            lambda r: r["device"] in ("cpu", "cuda", "mps") and r["tour_mlp_test_acc"] > 0.8,
+            lambda r: (
+                r["device"] in ("cpu", "cuda", "mps")
+                and r["tour_mlp_test_acc"] > for_run(r, smoke=0.90, cpu=0.93, mnist=0.92)
+            ),
         ),
     ],
     "01_e2e_backprop": [
+        # measured, seed 0 (smoke digits / cpu digits / cpu MNIST test split):
+        # MLP 0.969 / 0.975 / 0.945, CNN 0.994 / 0.992 / 0.980; parameters MLP 150,794 (digits) or 335,114
+        # (MNIST), CNN 94,410
         Claim("hand-written backprop equals autograd", lambda r: r["backprop_max_abs_error"] < 1e-10),
-        Claim("MLP on digits >= 0.93", lambda r: r["mlp_test_acc"] >= 0.93),
-        Claim("CNN on digits >= 0.95", lambda r: r["cnn_test_acc"] >= 0.95),
+        Claim(
+            "the MLP learns",
+            lambda r: r["mlp_test_acc"] >= for_run(r, smoke=0.93, cpu=0.94, mnist=0.91),
+        ),
+        Claim(
+            "the CNN learns",
+            lambda r: r["cnn_test_acc"] >= for_run(r, smoke=0.95, cpu=0.96, mnist=0.95),
+        ),
+        Claim("the CNN has fewer parameters than the MLP", lambda r: r["cnn_params"] < r["mlp_params"]),
         Claim(
             "the baseline is the better model",
-            lambda r: r["baseline_acc"] == max(r["mlp_test_acc"], r["cnn_test_acc"]),
+            lambda r: (
+                r["baseline_acc"] == max(r["mlp_test_acc"], r["cnn_test_acc"])
+                and r["baseline_model"] == ("CNN" if r["cnn_test_acc"] >= r["mlp_test_acc"] else "MLP")
+            ),
         ),
     ],
     "02_local_training": [
@@ -374,7 +391,10 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
     ],
     "08_modular_dcm": [
-        # measured (seed 0, 2 threads): seeing/doing 0.150, Modular-DCM 0.018, joint 0.028, naive 0.153
+        # measured, seed 0 (smoke digits / cpu digits / cpu MNIST test split): seeing/doing 0.150 (exact);
+        # front-door formula 0.011 / 0.003 / 0.003; Modular-DCM 0.016 / 0.028 / 0.028, joint 0.031 / 0.019 /
+        # 0.019, naive 0.153 / 0.146 / 0.146; observational joint 0.050 / 0.041 / 0.041 (the front-door
+        # part does not use images: cpu digits and cpu MNIST train the same models there)
         Claim("seeing is not doing", lambda r: r["seeing_vs_doing_tvd"] > 0.1),
         Claim("the front-door formula recovers P(Y | do(X))", lambda r: r["front_door_formula_tvd"] < 0.05),
         Claim(
@@ -383,15 +403,26 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
         Claim("joint training beats naive conditioning", lambda r: r["joint_do_tvd"] < r["naive_do_tvd"]),
         Claim("Modular-DCM matches the joint distribution", lambda r: r["modular_joint_tvd"] < 0.12),
+        # TVD at the first / last tracker measurement: 0.072 -> 0.024 / 0.089 -> 0.027 / 0.089 -> 0.027
+        Claim(
+            "training drives Modular-DCM's TVD to the truth down",
+            lambda r: r["modular_tvd_last_measured"] < 0.6 * r["modular_tvd_first_measured"],
+        ),
+        # P(A | do(D)): Modular-DCM 0.019 / 0.006 / 0.026, naive 0.115 / 0.115 / 0.115; reader 1.0 / 1.0 / 1.0
         Claim(
             "images: Modular-DCM recovers the interventional distribution",
             lambda r: (
                 r["image_modular_do_tvd"] < 0.08
                 and r["image_modular_do_tvd"] < r["image_naive_do_tvd"] - 0.03
-                and r["image_colour_tvd"] < 0.12
                 and r["colour_reader_acc"] > 0.9
             ),
         ),
+        # colours read back under do(D): 0.023 / 0.040 / 0.043 from P(C | do(D)); ignoring D would give 0.167
+        Claim(
+            "images: the generator follows D (colours read back near P(C | do(D)))",
+            lambda r: r["image_colour_tvd"] < 0.5 * r["image_colour_ignore_d_tvd"],
+        ),
+        # largest group / N: 0.48 (N=30) / 0.42 (N=50) / 0.42
         Claim("modular training keeps groups small", lambda r: r["largest_group_fraction"] < 0.8),
     ],
 }

@@ -241,3 +241,29 @@ def test_bad_input_raises_value_error():
         causal.Variable("X").encode(torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="tau_floor"):
         causal.DCMConfig(tau_floor=2.0)
+
+
+def test_tvd_tracker_counts_steps_across_problems_and_leaves_training_unchanged():
+    torch.manual_seed(0)
+    scm, dcm = front_door_dcm()
+    data = scm.sample(300, seed=0)
+    truth = scm.interventional("Y", "X")
+    tracker = causal.TVDTracker(dcm, "Y", "X", truth, every=4, n=200)
+    causal.train_dcm(dcm, data, train=TRAIN, hooks=[tracker])
+    assert tracker.steps == [4, 8, 12]
+    assert all(0 <= t <= 1 for t in tracker.tvd)
+    torch.manual_seed(0)
+    _, untracked = front_door_dcm()
+    causal.train_dcm(untracked, data, train=TRAIN)
+    assert all(torch.equal(a, b) for a, b in zip(dcm.parameters(), untracked.parameters(), strict=True)), (
+        "measuring the TVD changed the training"
+    )
+    with pytest.raises(ValueError, match="every"):
+        causal.TVDTracker(dcm, "Y", "X", truth, every=0)
+
+
+def test_graph_legend_names_each_group_in_training_order():
+    graph = causal.CausalGraph.parse("X -> Z, Z -> Y, X <-> Y")
+    fig = causal.draw_graph(graph, groups=[("Z",), ("X", "Y")])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["1: Z", "2: X, Y"]
+    assert causal.draw_graph(graph).axes[0].get_legend() is None

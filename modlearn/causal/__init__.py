@@ -27,7 +27,13 @@ from .demos import (
 )
 from .generators import DCM, DCMConfig, MechanismGenerator, Variable, encode_rows, split_rows
 from .graph import CausalGraph, TrainingStep, random_admg, scalability_table
-from .plots import compare_distributions, draw_graph, plot_interventional, plot_scalability
+from .plots import (
+    compare_distributions,
+    draw_graph,
+    plot_interventional,
+    plot_scalability,
+    plot_tvd_curves,
+)
 from .scm import (
     TabularSCM,
     empirical_distribution,
@@ -37,7 +43,7 @@ from .scm import (
     naive_conditional,
     tvd,
 )
-from .training import DCMSchedule, WassersteinGP, dcm_train_config, train_dcm, train_step
+from .training import DCMSchedule, TVDTracker, WassersteinGP, dcm_train_config, train_dcm, train_step
 
 __all__ = [
     "CausalGraph",
@@ -48,6 +54,7 @@ __all__ = [
     "DCM",
     "WassersteinGP",
     "DCMSchedule",
+    "TVDTracker",
     "TabularSCM",
     "train_step",
     "train_dcm",
@@ -70,6 +77,7 @@ __all__ = [
     "plot_interventional",
     "compare_distributions",
     "plot_scalability",
+    "plot_tvd_curves",
     "encode_rows",
     "split_rows",
     "COLOURS",

@@ -7,12 +7,14 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
+from matplotlib.patches import Patch
 
 from .graph import CausalGraph
 
 
 def draw_graph(graph: CausalGraph, ax=None, title: str | None = None, groups: Sequence[Sequence[str]] = ()):
-    """The ADMG: directed edges solid, bidirected (confounders) dashed red; nodes coloured by `groups`."""
+    """The ADMG: directed edges solid, bidirected (confounders) dashed red; nodes coloured by `groups`
+    (e.g. the H-nodes in training order), with a legend numbering the groups in the order given."""
     fig, ax = _figure(ax, (3.6, 2.6))
     dag = graph.dag.copy()
     for v in graph.nodes:  # layer = length of the longest path from a root
@@ -36,8 +38,27 @@ def draw_graph(graph: CausalGraph, ax=None, title: str | None = None, groups: Se
         node_size=700,
     )
     ax.axis("off")
+    if groups:
+        handles = [
+            Patch(color=f"C{i}", alpha=0.6, label=f"{i + 1}: {', '.join(g)}") for i, g in enumerate(groups)
+        ]
+        ax.legend(handles=handles, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, -0.25), ncols=2)
     if title:
         ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_tvd_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], ax=None):
+    """TVD to the true interventional distribution against generator steps, one line per learner
+    (`curves[name] = (steps, tvds)`, e.g. a `TVDTracker`'s `steps`, `tvd`)."""
+    fig, ax = _figure(ax, (5.5, 3.0))
+    for name, (steps, tvds) in curves.items():
+        ax.plot(steps, tvds, "o-", markersize=3, label=name)
+    ax.set_xlabel("generator steps (all training problems)")
+    ax.set_ylabel("TVD to P(target | do(treatment))")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -19,6 +20,7 @@ from ..train import History, Hook, Objective, TrainConfig, TrainState, fit, make
 from ..validate import check_choice, check_type
 from .generators import DCM, DCMConfig, encode_rows, mlp, split_rows
 from .graph import TrainingStep
+from .scm import interventional_tvd
 
 
 class _StepModel(nn.Module):
@@ -126,6 +128,37 @@ class DCMSchedule(Hook):
             lr = state.config.lr * max(0.0, 1 - state.step / state.total_steps)
             for group in state.optimizer.param_groups + self.objective.critic_optimizer.param_groups:
                 group["lr"] = lr
+
+
+class TVDTracker(Hook):
+    """Every `every` generator steps, the TVD of the DCM's `P(target | do(treatment))` (from `n`
+    samples per treatment value) to `truth` `(treatment size, target size)`.
+
+    Steps count across the training problems it watches (pass one tracker to `train_dcm`):
+    `steps[i]` generator steps in all had been taken when `tvd[i]` was measured. The global random
+    state is saved and restored around each measurement, so training is the same with or without it.
+    """
+
+    def __init__(
+        self, dcm: DCM, target: str, treatment: str, truth: np.ndarray, every: int = 50, n: int = 2000
+    ) -> None:
+        if every < 1 or n < 1:
+            raise ValueError(
+                f"TVDTracker(every={every}, n={n}): both must be >= 1; pass e.g. every=50, n=2000"
+            )
+        self.dcm, self.target, self.treatment, self.truth = dcm, target, treatment, truth
+        self.every, self.n = every, n
+        self.steps: list[int] = []
+        self.tvd: list[float] = []
+        self._seen = 0
+
+    def on_step_end(self, state: TrainState) -> None:
+        self._seen += 1
+        if self._seen % self.every == 0:
+            with torch.random.fork_rng(devices=[]):
+                estimate = self.dcm.interventional(self.target, self.treatment, self.n)
+            self.steps.append(self._seen)
+            self.tvd.append(interventional_tvd(estimate, self.truth))
 
 
 MODES = ("modular", "joint")
