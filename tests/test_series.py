@@ -7,6 +7,7 @@ import nbformat
 import pytest
 from conftest import TUTORIALS
 
+from modlearn.claims import CLAIMS, Claim
 from modlearn.series import KernelIdleError, execute_notebook, write_results
 
 
@@ -59,15 +60,20 @@ def test_notebook_03_never_hangs_and_stays_under_2_gb(tmp_path):
     assert max(peaks) < 2000, f"peak memory of the kernel and its workers per run (MB): {peaks}"
 
 
-def test_results_json_and_markdown_hold_every_value_and_verdict(tmp_path):
-    recorded = {"01_e2e_backprop": {"backprop_max_abs_error": 1e-16, "mlp_test_acc": 0.5}}
-    json_path, md_path = write_results(recorded, ["02_local_training.ipynb"], "cpu", tmp_path)
+def test_results_json_and_markdown_hold_every_value_and_verdict(tmp_path, monkeypatch):
+    claims = [
+        Claim("x is small", lambda r: r["x"] < 1),
+        Claim("y is large", lambda r: r["y"] > 1),
+        Claim("z is recorded", lambda r: r["z"] > 0),
+    ]
+    monkeypatch.setitem(CLAIMS, "99_fake", claims)
+    recorded = {"99_fake": {"x": 0.5, "y": 0.5}}
+    json_path, md_path = write_results(recorded, ["98_other.ipynb"], "cpu", tmp_path)
     saved = json.loads(json_path.read_text())
-    assert saved["run"]["budget"] == "cpu" and saved["run"]["failed"] == ["02_local_training.ipynb"]
-    entry = saved["notebooks"]["01_e2e_backprop"]
-    assert entry["results"] == recorded["01_e2e_backprop"]
+    assert saved["run"]["budget"] == "cpu" and saved["run"]["failed"] == ["98_other.ipynb"]
+    entry = saved["notebooks"]["99_fake"]
+    assert entry["results"] == recorded["99_fake"]
     held = {c["claim"]: c["held"] for c in entry["claims"]}
-    assert held["hand-written backprop equals autograd"] is True
-    assert held["MLP on digits >= 0.93"] is False and held["CNN on digits >= 0.95"] is None
+    assert held == {"x is small": True, "y is large": False, "z is recorded": None}
     text = md_path.read_text()
-    assert "| MLP on digits >= 0.93 | **did not hold** |" in text and "| `mlp_test_acc` | 0.5 |" in text
+    assert "| y is large | **did not hold** |" in text and "| `x` | 0.5 |" in text
