@@ -31,7 +31,7 @@ from .data import Split, iterate_batches
 from .env import seed_everything
 from .models import CNN, MLP, BlockModel, TinyViT, count_parameters
 from .train import CrossEntropy, History, Objective, TrainConfig, evaluate, fit
-from .validate import ConfigFields, check_type
+from .validate import ConfigFields, check_float, check_type
 
 Keep = dict[str, torch.Tensor]  # masked-layer name -> bool (units,) kept units
 METHODS = ("standard", "mwt", "nemo")
@@ -391,11 +391,6 @@ def train_nemo(
 # --------------------------------------------------------------------------- module extraction
 
 
-def _check_threshold(threshold: float) -> None:
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold={threshold} must lie in [0, 1] (the fraction of a class's samples)")
-
-
 @torch.no_grad()
 def collect_masks(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> dict[str, torch.Tensor]:
     """Binary masks (`mask > 0`) of every masked layer on inputs `x`: name -> bool `(n, units)`."""
@@ -417,7 +412,7 @@ def class_unit_masks(
 
     As in MwT, when a layer would keep no unit for a class the threshold drops by 0.05 until one survives.
     """
-    _check_threshold(threshold)
+    threshold = check_float("threshold", threshold, 0, 1, owner="class_unit_masks")
     y = y.cpu()
     result = {}
     for name, m in masks.items():
