@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 BUDGET ?= cpu
+DATA ?= ../shared/data
 STAMP := $(VENV)/.modlearn-installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv run test lint format lab bench clean
+.PHONY: venv run test test-series readme lint format lab bench clean
 
 venv: $(STAMP)
 
@@ -23,6 +24,19 @@ run: venv
 ## Unit tests, and every notebook executed at BUDGET=smoke with its claims (modlearn.claims) asserted.
 test: venv
 	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests
+
+## The new user's run, checked: the whole series at `cpu` on digits (MODLEARN_DATA unset), then on MNIST
+## when DATA (default ../shared/data) holds it; fails unless every notebook ran and every claim held.
+test-series: venv
+	env -u MODLEARN_DATA $(BIN)/python -m modlearn.series --budget cpu --strict --out build/cpu-digits/tutorials --results build/cpu-digits
+	if [ -d "$(DATA)" ]; then MODLEARN_DATA="$(abspath $(DATA))" $(BIN)/python -m modlearn.series --budget cpu --strict --out build/cpu-mnist/tutorials --results build/cpu-mnist; fi
+
+## Copy the last test-series results into results/ and regenerate README.md's reference-results table.
+readme: venv
+	mkdir -p results
+	cp build/cpu-digits/results.json results/cpu-digits.json
+	cp build/cpu-mnist/results.json results/cpu-mnist.json
+	$(BIN)/python -m modlearn.series --update-readme results/cpu-digits.json results/cpu-mnist.json
 
 ## ruff: lint (library, tests, benchmarks, notebooks) and the format check.
 lint: venv

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .results import format_value
+
 Results = Mapping[str, Any]
 
 
@@ -29,6 +31,38 @@ class Claim:
             return bool(self.check(results))
         except KeyError:
             return None
+
+    def evidence(self, results: Results) -> dict[str, Any]:
+        """The recorded values the check reads (its numbers for this run), in the order it reads them;
+        the run's `budget` and `dataset` are left out."""
+        reads = _ReadLog(results)
+        try:
+            self.check(reads)
+        except KeyError:
+            pass
+        return {key: results[key] for key in reads.keys_read if key not in _RUN_KEYS}
+
+
+_RUN_KEYS = ("budget", "dataset")
+
+
+class _ReadLog(Mapping):
+    """A read-only view of `results` that remembers which keys were read (present ones only)."""
+
+    def __init__(self, results: Results) -> None:
+        self._results, self.keys_read = results, []
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._results[key]
+        if key not in self.keys_read:
+            self.keys_read.append(key)
+        return value
+
+    def __iter__(self):
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
 
 
 def for_run(
@@ -433,14 +467,87 @@ def verdicts(notebook: str, results: Results) -> list[tuple[str, bool | None]]:
     return [(claim.text, claim.verdict(results)) for claim in CLAIMS.get(notebook, [])]
 
 
+def claim_rows(notebook: str, results: Results) -> list[tuple[str, bool | None, dict[str, Any]]]:
+    """`(claim text, held, the values it read)` for each claim of `notebook`."""
+    return [
+        (claim.text, claim.verdict(results), claim.evidence(results)) for claim in CLAIMS.get(notebook, [])
+    ]
+
+
+def format_evidence(evidence: Mapping[str, Any]) -> str:
+    """`name value, name value` with numbers at 3 significant digits."""
+    return ", ".join(f"{key} {format_value(value)}" for key, value in evidence.items())
+
+
 def format_verdicts(all_results: Mapping[str, Results]) -> str:
-    """Per notebook, each claim with `held` / `did NOT hold` / `not recorded`, and a summary line."""
+    """Per notebook, each claim with `held` / `did NOT hold` / `not recorded` and this run's numbers
+    behind it, and a summary line."""
     words = {True: "held", False: "did NOT hold", None: "not recorded"}
     lines, counts = [], {True: 0, False: 0, None: 0}
     for notebook, results in all_results.items():
         lines.append(notebook)
-        for text, held in verdicts(notebook, results):
+        for text, held, evidence in claim_rows(notebook, results):
             counts[held] += 1
             lines.append(f"  [{words[held]:>12}] {text}")
+            if evidence:
+                lines.append(f"  {'':>14} {format_evidence(evidence)}")
     lines.append(f"{counts[True]} claims held, {counts[False]} did not, {counts[None]} not recorded")
     return "\n".join(lines)
+
+
+# One line per notebook for the table of key results (`make run`, build/results.md, the README),
+# `str.format` fields naming recorded values.
+KEY_RESULTS: dict[str, str] = {
+    "00_tour": "{dataset}, {train_samples} training images; the tour's MLP {tour_mlp_test_acc:.3f} test acc",
+    "01_e2e_backprop": (
+        "backprop by hand vs autograd max error {backprop_max_abs_error:.1e}; test acc MLP "
+        "{mlp_test_acc:.3f}, CNN {cnn_test_acc:.3f}"
+    ),
+    "02_local_training": (
+        "MLP test acc E2E / greedy / DGL / kernel / FF {mlp_e2e_test_acc:.3f} / {mlp_greedy_test_acc:.3f} / "
+        "{mlp_dgl_test_acc:.3f} / {mlp_kernel_test_acc:.3f} / {mlp_ff_test_acc:.3f}; DGL activation "
+        "memory {mlp_dgl_memory_ratio:.2f}x E2E's"
+    ),
+    "03_deep_incubation": (
+        "meta model {meta_test_acc:.3f}; assembled before fine-tuning {assembled_test_acc:.3f}, fine-tuned "
+        "{finetuned_test_acc:.3f}, E2E {e2e_test_acc:.3f}"
+    ),
+    "04_clusterability": (
+        "C: random fitted {random_fitted_C:.3f}, E2E {e2e_C:.3f}, with the loss (lambda 40) "
+        "{C_lambda40:.3f}; "
+        "cutting cross-cluster weights costs {ablation_drop_e2e:.3f} (E2E) vs {ablation_drop_lambda40:.3f}"
+    ),
+    "05_nemo": (
+        "module {{3,5,8}} weight retention standard / MwT / NeMo {standard_358_weight_retention:.3f} / "
+        "{mwt_358_weight_retention:.3f} / {nemo_358_weight_retention:.3f}"
+    ),
+    "06_bimt": (
+        "wire length BIMT / L1 {indep_wire_ratio_bimt_over_l1:.2f}x; closed-form swaps {swap_speedup:.0f}x "
+        "faster than brute force; image test acc {image_test_acc:.3f}"
+    ),
+    "07_circuit_discovery": (
+        "edges at 95 % faithfulness: BIMT / vanilla {bimt_vs_vanilla_edges_at_95:.2f}x; {dataset} "
+        "circuits vanilla / BIMT edges {digits_edges_vanilla_over_bimt:.1f}x"
+    ),
+    "08_modular_dcm": (
+        "TVD to P(Y | do(X)): Modular-DCM {modular_do_tvd:.3f}, joint {joint_do_tvd:.3f}, naive "
+        "{naive_do_tvd:.3f}; images {image_modular_do_tvd:.3f} vs naive {image_naive_do_tvd:.3f}"
+    ),
+}
+
+
+def key_results(notebook: str, results: Results) -> str:
+    """`KEY_RESULTS[notebook]` filled from `results` (`not recorded: name` for a missing value)."""
+    template = KEY_RESULTS.get(notebook)
+    if template is None:
+        return ""
+    try:
+        return template.format(**results)
+    except KeyError as err:
+        return f"not recorded: {err.args[0]}"
+
+
+def format_key_results(all_results: Mapping[str, Results]) -> str:
+    """`notebook  key results` lines, one per notebook."""
+    width = max(map(len, all_results), default=0)
+    return "\n".join(f"{nb:<{width}}  {key_results(nb, r)}" for nb, r in all_results.items())

@@ -46,3 +46,21 @@ def test_thresholds_follow_the_run():
     assert for_run({"budget": "cpu", "dataset": "mnist"}, smoke=1, cpu=2, mnist=3) == 3
     assert for_run({"budget": "gpu", "dataset": "mnist"}, smoke=1, cpu=2) == 2
     assert for_run({"budget": "gpu", "dataset": "digits"}, smoke=1, cpu=2, gpu=4) == 4
+
+
+def test_a_claim_shows_the_numbers_it_read():
+    claim = Claim("x beats y", lambda r: r["x"] > r["y"] if r["budget"] == "cpu" else False)
+    assert claim.evidence({"budget": "cpu", "x": 2.0, "y": 1.0, "z": 9}) == {"x": 2.0, "y": 1.0}
+    assert claim.evidence({"budget": "cpu", "x": 2.0}) == {"x": 2.0}, "what was read before a missing value"
+    assert "mlp_test_acc 0.5" in format_verdicts({"01_e2e_backprop": {"budget": "cpu", "mlp_test_acc": 0.5}})
+
+
+def test_key_results_render_from_the_run_and_name_a_missing_value():
+    from modlearn.claims import KEY_RESULTS, key_results
+
+    assert set(KEY_RESULTS) == set(CLAIMS)
+    line = key_results(
+        "01_e2e_backprop", {"backprop_max_abs_error": 2e-16, "mlp_test_acc": 0.9, "cnn_test_acc": 0.97}
+    )
+    assert "2.0e-16" in line and "MLP 0.900, CNN 0.970" in line
+    assert key_results("01_e2e_backprop", {"mlp_test_acc": 0.9}) == "not recorded: backprop_max_abs_error"

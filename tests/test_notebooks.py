@@ -5,8 +5,10 @@ The claims live in one place, `modlearn.claims.CLAIMS` (also printed with verdic
 A new notebook is picked up automatically: it must run and record at least one result.
 """
 
+import os
+
 import pytest
-from conftest import TUTORIALS
+from conftest import TEST_BUDGET, TUTORIALS
 
 from modlearn.claims import CLAIMS, verdicts
 from modlearn.series import notebooks
@@ -21,9 +23,10 @@ def test_notebook_runs_and_its_claims_hold(path, run_notebook):
         f"{path.name}: claims that did not hold (or were not recorded) {failed}; recorded {results}"
     )
     datasets = {key: value for key, value in results.items() if key.endswith("dataset")}
-    assert all(value == "digits" for value in datasets.values()), (
-        f"smoke must run on the embedded digits: {datasets}"
-    )
+    if TEST_BUDGET == "smoke" or not os.environ.get("MODLEARN_DATA"):
+        assert all(value == "digits" for value in datasets.values()), (
+            f"at smoke, or with MODLEARN_DATA unset, a notebook runs on the embedded digits: {datasets}"
+        )
 
 
 def test_every_notebook_has_claims():

@@ -7,8 +7,16 @@ import nbformat
 import pytest
 from conftest import TUTORIALS
 
-from modlearn.claims import CLAIMS, Claim
-from modlearn.series import KernelIdleError, execute_notebook, write_results
+from modlearn.claims import CLAIMS, KEY_RESULTS, Claim
+from modlearn.series import (
+    README_BEGIN,
+    README_END,
+    KernelIdleError,
+    execute_notebook,
+    main,
+    update_readme,
+    write_results,
+)
 
 
 def _notebook(folder, name, *sources):
@@ -76,4 +84,46 @@ def test_results_json_and_markdown_hold_every_value_and_verdict(tmp_path, monkey
     held = {c["claim"]: c["held"] for c in entry["claims"]}
     assert held == {"x is small": True, "y is large": False, "z is recorded": None}
     text = md_path.read_text()
-    assert "| y is large | **did not hold** |" in text and "| `x` | 0.5 |" in text
+    assert "| y is large | **did not hold** | y 0.5 |" in text and "| `x` | 0.5 |" in text
+    assert {c["claim"]: c["values"] for c in entry["claims"]}["x is small"] == {"x": 0.5}
+
+
+def _fake_run(monkeypatch, tmp_path, name, x):
+    monkeypatch.setitem(CLAIMS, "99_fake", [Claim("x is small", lambda r: r["x"] < 1)])
+    monkeypatch.setitem(KEY_RESULTS, "99_fake", "x = {x:.2f}")
+    recorded = {"99_fake": {"budget": "cpu", "dataset": name, "x": x}}
+    return write_results(recorded, [], "cpu", tmp_path / name)[0]
+
+
+def test_readme_block_is_rewritten_from_the_results_files(tmp_path, monkeypatch):
+    runs = [_fake_run(monkeypatch, tmp_path, "digits", 0.25), _fake_run(monkeypatch, tmp_path, "mnist", 2.0)]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_BEGIN}\nstale typed table\n{README_END}\noutro\n")
+    assert update_readme(readme, runs)
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert "| 99_fake | x = 0.25 | x = 2.00 |" in text
+    assert "`cpu`, digits**" in text and "1 of 1 claims held" in text and "0 of 1 claims held" in text
+    assert not update_readme(readme, runs), "a second rewrite from the same files changes nothing"
+
+
+def test_update_readme_refuses_a_readme_without_the_markers(tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text("no block here\n")
+    with pytest.raises(ValueError, match="readme=.*add those two lines"):
+        update_readme(readme, [_fake_run(monkeypatch, tmp_path, "digits", 0.25)])
+
+
+def test_strict_run_fails_when_a_claim_does_not_hold(tmp_path, monkeypatch):
+    import modlearn.series as series
+
+    monkeypatch.setitem(CLAIMS, "99_fake", [Claim("x is small", lambda r: r["x"] < 1)])
+    (tmp_path / "src").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "src" / "99_fake.ipynb")
+    values = {"x": 2.0}
+    monkeypatch.setattr(series, "execute_notebook", lambda *a, **k: series.NotebookResults(values))
+    argv = ["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--results", str(tmp_path)]
+    assert main(argv) == 0, "without --strict a claim that did not hold is reported, not fatal"
+    assert main([*argv, "--strict"]) == 1
+    values["x"] = 0.5
+    assert main([*argv, "--strict"]) == 0
