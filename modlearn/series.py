@@ -39,10 +39,12 @@ IDLE_CPU_FRACTION = 0.05
 
 
 class NotebookResults(dict):
-    """The values a notebook recorded (a plain `dict`), and `peak_tree_mb`: the peak memory of its
-    kernel's process tree (kernel plus workers), summed over the processes, in MB."""
+    """The values a notebook recorded (a plain `dict`), `peak_tree_mb`: the peak memory of its
+    kernel's process tree (kernel plus workers), summed over the processes, in MB, and `seconds`:
+    the wall-clock time of the whole execution."""
 
     peak_tree_mb: float = 0.0
+    seconds: float = 0.0
 
 
 class KernelIdleError(RuntimeError):
@@ -164,6 +166,7 @@ def execute_notebook(
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
     timeout = CELL_TIMEOUTS[budget] if timeout is None else timeout
+    start = time.perf_counter()
     with KernelWatch(idle_timeout) as watch:
         try:
             papermill.execute_notebook(
@@ -192,6 +195,7 @@ def execute_notebook(
             ) from err
     results = NotebookResults(read_notebook(out))
     results.peak_tree_mb = watch.peak_mb
+    results.seconds = time.perf_counter() - start
     return results
 
 
@@ -210,6 +214,7 @@ def write_results(
             ],
             "key_results": key_results(stem, values),
             "peak_tree_mb": getattr(values, "peak_tree_mb", None),
+            "seconds": getattr(values, "seconds", None),
         }
         for stem, values in results.items()
     }
@@ -283,13 +288,22 @@ def readme_results_block(runs: list[dict[str, Any]]) -> str:
         held = [c["held"] for entry in r["notebooks"].values() for c in entry["claims"]]
         lines.append(
             f"- **reference run {label}**: {describe_run(r['run'])}; "
-            f"{sum(h is True for h in held)} of {len(held)} claims held."
+            f"{sum(h is True for h in held)} of {len(held)} claims held; {_costs(r['notebooks'])}."
         )
     lines += ["", "| notebook | " + " | ".join(labels) + " |", "|---" * (len(runs) + 1) + "|"]
     for stem in stems:
         cells = [r["notebooks"].get(stem, {}).get("key_results", "not run").replace("|", "\\|") for r in runs]
         lines.append(f"| {stem} | " + " | ".join(cells) + " |")
     return "\n".join([*lines, "", README_END])
+
+
+def _costs(notebooks_out: dict[str, dict[str, Any]]) -> str:
+    """`run times 00 9 s, 01 10 s, ...; peak memory 874 MB` from a results.json's notebooks."""
+    times = [f"{stem[:2]} {e['seconds']:.0f} s" for stem, e in notebooks_out.items() if e.get("seconds")]
+    peaks = [e["peak_tree_mb"] for e in notebooks_out.values() if e.get("peak_tree_mb")]
+    total = sum(e.get("seconds") or 0 for e in notebooks_out.values())
+    text = f"run times {', '.join(times)} (total {total / 60:.1f} min)" if times else "run times not recorded"
+    return text + (f"; peak memory {max(peaks):.0f} MB" if peaks else "")
 
 
 def update_readme(readme: str | Path, result_files: list[str | Path]) -> bool:
@@ -332,7 +346,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results, failed = {}, []
     for nb in notebooks(args.src):
-        start = time.perf_counter()
         print(f"running {nb.name} at budget={args.budget} ...", flush=True)
         try:
             results[nb.stem] = execute_notebook(nb, args.out, args.budget)
@@ -341,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  FAILED: {type(err).__name__}: {str(err)[:2000]}")
             continue
         print(
-            f"  done in {time.perf_counter() - start:.1f} s; peak memory of the kernel and its "
+            f"  done in {results[nb.stem].seconds:.1f} s; peak memory of the kernel and its "
             f"processes {results[nb.stem].peak_tree_mb:.0f} MB",
             flush=True,
         )
