@@ -526,8 +526,8 @@ KEY_RESULTS: dict[str, str] = {
         "faster than brute force; image test acc {image_test_acc:.3f}"
     ),
     "07_circuit_discovery": (
-        "edges at 95 % faithfulness: BIMT / vanilla {bimt_vs_vanilla_edges_at_95:.2f}x; {dataset} "
-        "circuits vanilla / BIMT edges {digits_edges_vanilla_over_bimt:.1f}x"
+        "edges for 95 % faithfulness, vanilla / BIMT: {bimt_vs_vanilla_edges_at_95:.1f}x (independence "
+        "task), {digits_edges_vanilla_over_bimt:.1f}x ({dataset} class circuits)"
     ),
     "08_modular_dcm": (
         "TVD to P(Y | do(X)): Modular-DCM {modular_do_tvd:.3f}, joint {joint_do_tvd:.3f}, naive "
