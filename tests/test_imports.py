@@ -37,7 +37,9 @@ LAYERS = {
     "causal": 3.6,
     "widgets": 4,
     "series": 4,
-    "checks": 4,
+    "checks.core": 4.0,
+    "checks.nb01": 4.1,
+    "checks": 4.9,
     "__init__": 5,
 }
 

@@ -10,6 +10,7 @@ import os
 import pytest
 from conftest import TEST_BUDGET, TUTORIALS
 
+from modlearn.checks import PASSED, exercises_of
 from modlearn.claims import CLAIMS, verdicts
 from modlearn.series import notebooks
 
@@ -55,3 +56,19 @@ def test_notebook_01_trains_on_real_mnist_when_present(run_notebook, mnist_root)
     results = run_notebook("01_e2e_backprop", DATASET="mnist")
     assert results["dataset"] == "mnist"
     assert results["cnn_test_acc"] > 0.85
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in notebooks(TUTORIALS) if exercises_of(p.stem)], ids=lambda p: p.stem
+)
+def test_notebook_runs_solved_and_every_exercise_passes(path, run_notebook):
+    """With `SOLUTIONS = True` every stub is replaced by its solution and every checker passes;
+    the run as shipped (stubs unsolved) is `test_notebook_runs_and_its_claims_hold`."""
+    solved = run_notebook(path.stem, SOLUTIONS=True)
+    shipped = run_notebook(path.stem)
+    for exercise in exercises_of(path.stem):
+        key = f"exercise_{exercise.name}"
+        assert solved.get(key) == PASSED, f"{path.name} solved: {exercise.name} -> {solved.get(key)}"
+        assert shipped.get(key) == "not implemented", (
+            f"{path.name} as shipped: {exercise.name} -> {shipped.get(key)}"
+        )

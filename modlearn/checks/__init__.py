@@ -1,0 +1,41 @@
+"""Exercise checkers (ARENA style): write the core of a method, check it, then use the library's.
+
+`check(name, your_function)` compares your function with the reference on named test cases and
+explains the first difference; `solution(name)` is the reference; `EXERCISES` lists every exercise
+of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
+"""
+
+from . import nb01
+from .core import (
+    EXERCISES,
+    FAILED,
+    NOT_IMPLEMENTED,
+    PASSED,
+    CheckFailed,
+    Exercise,
+    check,
+    compare_values,
+    exercises_of,
+    register,
+    solution,
+)
+from .nb01 import autograd_gradients, formula_gradients, formula_vs_autograd, two_layer_loss
+
+__all__ = [
+    "EXERCISES",
+    "FAILED",
+    "NOT_IMPLEMENTED",
+    "PASSED",
+    "CheckFailed",
+    "Exercise",
+    "autograd_gradients",
+    "check",
+    "compare_values",
+    "exercises_of",
+    "formula_gradients",
+    "formula_vs_autograd",
+    "nb01",
+    "register",
+    "solution",
+    "two_layer_loss",
+]
