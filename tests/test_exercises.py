@@ -3,12 +3,13 @@ implemented without raising, and fails on plausible mistakes with a message nami
 And the registry and the notebooks agree: every exercise is in its notebook with a hint and a
 solution, and every checker call in a notebook is registered."""
 
+import importlib
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
 import torch
-import torch.nn.functional as F
 from conftest import TUTORIALS
 
 from modlearn import checks
@@ -20,31 +21,13 @@ def _stub(*args, **kwargs):
 
 
 # --------------------------------------------------------------------------- plausible mistakes
-
-
-def _backprop_without_tanh_derivative(x, y, w1, b1, w2, b2):
-    grads = checks.formula_gradients(x, y, w1, b1, w2, b2)
-    a1 = torch.tanh(x @ w1.T + b1)
-    d_logits = (torch.softmax(a1 @ w2.T + b2, 1) - F.one_hot(y, w2.shape[0]).double()) / x.shape[0]
-    d_z1 = d_logits @ w2  # forgot * (1 - a1**2)
-    return {**grads, "w1": d_z1.T @ x, "b1": d_z1.sum(0)}
-
-
-def _backprop_summed_not_averaged(x, y, w1, b1, w2, b2):
-    return {k: v * x.shape[0] for k, v in checks.formula_gradients(x, y, w1, b1, w2, b2).items()}
-
-
-def _backprop_transposed_w2(x, y, w1, b1, w2, b2):
-    grads = checks.formula_gradients(x, y, w1, b1, w2, b2)
-    return {**grads, "w2": grads["w2"].T}
-
+# Each notebook's plausible mistakes live in tests/exercise_mistakes_<notebook number>.py as
+# `MISTAKES = {exercise name: [(description, wrong function, words the message must contain), ...]}`.
 
 MISTAKES = {
-    "manual_gradients": [
-        ("no tanh derivative", _backprop_without_tanh_derivative, "w1"),
-        ("loss summed, not averaged", _backprop_summed_not_averaged, "values differ"),
-        ("dW2 transposed", _backprop_transposed_w2, "transposed"),
-    ],
+    name: mistakes
+    for path in sorted(Path(__file__).parent.glob("exercise_mistakes_*.py"))
+    for name, mistakes in importlib.import_module(path.stem).MISTAKES.items()
 }
 
 

@@ -1,0 +1,32 @@
+"""Plausible mistakes in notebook 01's exercises; each must fail its checker (tests/test_exercises.py)."""
+
+import torch
+import torch.nn.functional as F
+
+from modlearn import checks
+
+
+def _backprop_without_tanh_derivative(x, y, w1, b1, w2, b2):
+    grads = checks.formula_gradients(x, y, w1, b1, w2, b2)
+    a1 = torch.tanh(x @ w1.T + b1)
+    d_logits = (torch.softmax(a1 @ w2.T + b2, 1) - F.one_hot(y, w2.shape[0]).double()) / x.shape[0]
+    d_z1 = d_logits @ w2  # forgot * (1 - a1**2)
+    return {**grads, "w1": d_z1.T @ x, "b1": d_z1.sum(0)}
+
+
+def _backprop_summed_not_averaged(x, y, w1, b1, w2, b2):
+    return {k: v * x.shape[0] for k, v in checks.formula_gradients(x, y, w1, b1, w2, b2).items()}
+
+
+def _backprop_transposed_w2(x, y, w1, b1, w2, b2):
+    grads = checks.formula_gradients(x, y, w1, b1, w2, b2)
+    return {**grads, "w2": grads["w2"].T}
+
+
+MISTAKES = {
+    "manual_gradients": [
+        ("no tanh derivative", _backprop_without_tanh_derivative, "w1"),
+        ("loss summed, not averaged", _backprop_summed_not_averaged, "values differ"),
+        ("dW2 transposed", _backprop_transposed_w2, "transposed"),
+    ],
+}
