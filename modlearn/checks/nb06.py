@@ -28,9 +28,10 @@ def closed_form_swap_gains(model: bimt.BioMLP, layer: int, weight_factor: float 
 
 
 def _networks():
-    torch.manual_seed(6)
-    one_d = bimt.BioMLP([4, 10, 10, 2], spacing=0.1).double()
-    two_d = bimt.BioMLP([9, 16, 4, 3], geometry="2d", spacing=0.5).double()
+    with torch.random.fork_rng():  # the notebook's random stream stays as it was
+        torch.manual_seed(6)
+        one_d = bimt.BioMLP([4, 10, 10, 2], spacing=0.1).double()
+        two_d = bimt.BioMLP([9, 16, 4, 3], geometry="2d", spacing=0.5).double()
     return one_d, two_d
 
 
