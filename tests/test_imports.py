@@ -40,6 +40,7 @@ LAYERS = {
     "checks.core": 4.0,
     "checks.nb01": 4.1,
     "checks.nb06": 4.6,
+    "checks.nb07": 4.7,
     "checks": 4.9,
     "__init__": 5,
 }

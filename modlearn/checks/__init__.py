@@ -5,7 +5,7 @@ explains the first difference; `solution(name)` is the reference; `EXERCISES` li
 of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
 """
 
-from . import nb01, nb06
+from . import nb01, nb06, nb07
 from .core import (
     EXERCISES,
     FAILED,
@@ -36,6 +36,7 @@ __all__ = [
     "formula_vs_autograd",
     "nb01",
     "nb06",
+    "nb07",
     "register",
     "solution",
     "two_layer_loss",
