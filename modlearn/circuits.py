@@ -199,10 +199,9 @@ class PatchingProblem:
     ) -> torch.Tensor:
         """`z = W h + b - ((1 - M) * W)(h - r)`: removed edges carry the reference `r`."""
         w, b = self.net.weights[layer], self.net.biases[layer]
-        z = F.linear(h, w, b)
         if refs is None or bool(mask.all()):
-            return z
-        return z - (h - refs[layer]) @ ((1 - mask) * w).T
+            return F.linear(h, w, b)
+        return patched_linear(h, w, b, mask, refs[layer])
 
     def run(
         self,
@@ -319,6 +318,17 @@ class PatchingProblem:
     def chunk_size(self) -> int:
         """How many candidate edges to push through the network at once (bounded memory)."""
         return max(1, _MAX_CANDIDATE_ELEMENTS // (len(self.h0) * max(self.net.widths)))
+
+
+def patched_linear(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor
+) -> torch.Tensor:
+    """A linear layer whose removed edges carry the reference: `z = W h + b - ((1 - M) * W)(h - r)`.
+
+    `h: (batch, n_in)` clean activations, `weight, mask: (n_out, n_in)` (mask 1 = kept edge),
+    `bias: (n_out,)`, `reference: (batch, n_in)` or `(1, n_in)` -> `z: (batch, n_out)`.
+    """
+    return F.linear(h, weight, bias) - (h - reference) @ ((1 - mask) * weight).T
 
 
 def _log_softmax(logits: torch.Tensor) -> torch.Tensor:

@@ -213,6 +213,21 @@ def test_front_door_formula_and_tabular_truth_agree():
     assert abs(sampled_do.float().mean().item() - truth[1, 1]) < 0.01
 
 
+def test_gradient_penalty_at_given_points():
+    from modlearn.causal.training import gradient_penalty
+
+    critic = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[2.0, 0.0, 0.0]]))
+    real, fake = torch.randn(5, 3), torch.randn(5, 3)
+    for alpha in (torch.zeros(5, 1), torch.rand(5, 1), None):  # a linear critic: |grad| = |w| = 2 anywhere
+        assert torch.allclose(gradient_penalty(critic, real, fake, alpha), torch.tensor(1.0))
+    tanh_critic = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    at_real = gradient_penalty(tanh_critic, real, fake, torch.ones(5, 1))
+    assert torch.allclose(at_real, gradient_penalty(tanh_critic, real, real.flip(0), torch.ones(5, 1)))
+    assert at_real.requires_grad  # the penalty trains the critic
+
+
 def test_tvd_and_kl():
     p, q = np.array([0.5, 0.5]), np.array([0.9, 0.1])
     assert causal.tvd(p, q) == pytest.approx(0.4)

@@ -134,6 +134,20 @@ def test_vectorized_acdc_decides_like_the_loop_on_a_wider_network():
         assert fast.metric == pytest.approx(slow.metric, abs=1e-9)
 
 
+def test_patched_linear_sends_the_reference_through_removed_edges_only():
+    gen = torch.Generator().manual_seed(0)
+    h, r = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
+    w, b = torch.randn(3, 4, generator=gen), torch.randn(3, generator=gen)
+    kept = torch.ones(3, 4)
+    assert torch.allclose(C.patched_linear(h, w, b, kept, r), h @ w.T + b)
+    assert torch.allclose(C.patched_linear(h, w, b, torch.zeros(3, 4), r), r @ w.T + b)
+    one_removed = kept.clone()
+    one_removed[2, 1] = 0.0
+    expected = h @ w.T + b
+    expected[:, 2] -= w[2, 1] * (h[:, 1] - r[:, 1])
+    assert torch.allclose(C.patched_linear(h, w, b, one_removed, r), expected)
+
+
 def test_attribution_is_exact_on_a_linear_network():
     torch.manual_seed(0)
     model = MLP(6, hidden=(5, 4), num_classes=3, activation=nn.Identity)

@@ -39,6 +39,9 @@ LAYERS = {
     "series": 4,
     "checks.core": 4.0,
     "checks.nb01": 4.1,
+    "checks.nb06": 4.6,
+    "checks.nb07": 4.7,
+    "checks.nb08": 4.8,
     "checks": 4.9,
     "__init__": 5,
 }

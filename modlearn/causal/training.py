@@ -92,9 +92,12 @@ class WassersteinGP(Objective):
         return loss.detach(), distance.detach()
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """`mean((|grad_x D(x)| - 1)^2)` at random points `x` between real and fake rows `(n, d)`."""
-    alpha = torch.rand(len(real), 1, device=real.device)
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`mean((|grad_x D(x)| - 1)^2)` at points `x = alpha real + (1 - alpha) fake` between real and
+    fake rows `(n, d)`; `alpha: (n, 1)`, drawn uniformly in [0, 1] when not given."""
+    alpha = torch.rand(len(real), 1, device=real.device) if alpha is None else alpha
     mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mix).float().sum(), mix, create_graph=True)
     return ((grad.norm(dim=1) - 1) ** 2).mean()

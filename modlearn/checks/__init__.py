@@ -5,7 +5,7 @@ explains the first difference; `solution(name)` is the reference; `EXERCISES` li
 of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
 """
 
-from . import nb01
+from . import nb01, nb06, nb07, nb08
 from .core import (
     EXERCISES,
     FAILED,
@@ -35,6 +35,9 @@ __all__ = [
     "formula_gradients",
     "formula_vs_autograd",
     "nb01",
+    "nb06",
+    "nb07",
+    "nb08",
     "register",
     "solution",
     "two_layer_loss",
