@@ -19,7 +19,14 @@ from .core import (
     register,
     solution,
 )
-from .nb01 import autograd_gradients, formula_gradients, formula_vs_autograd, two_layer_loss
+from .nb01 import (
+    autograd_gradients,
+    formula_gradients,
+    formula_vs_autograd,
+    hooked_saved_bytes,
+    meter_saved_bytes,
+    two_layer_loss,
+)
 
 __all__ = [
     "EXERCISES",
@@ -34,6 +41,8 @@ __all__ = [
     "exercises_of",
     "formula_gradients",
     "formula_vs_autograd",
+    "hooked_saved_bytes",
+    "meter_saved_bytes",
     "nb01",
     "register",
     "solution",
