@@ -39,6 +39,7 @@ LAYERS = {
     "series": 4,
     "checks.core": 4.0,
     "checks.nb01": 4.1,
+    "checks.nb02": 4.02,
     "checks": 4.9,
     "__init__": 5,
 }

@@ -5,7 +5,7 @@ explains the first difference; `solution(name)` is the reference; `EXERCISES` li
 of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
 """
 
-from . import nb01
+from . import nb01, nb02
 from .core import (
     EXERCISES,
     FAILED,
@@ -44,6 +44,7 @@ __all__ = [
     "hooked_saved_bytes",
     "meter_saved_bytes",
     "nb01",
+    "nb02",
     "register",
     "solution",
     "two_layer_loss",
