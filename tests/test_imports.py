@@ -40,6 +40,7 @@ LAYERS = {
     "checks.core": 4.0,
     "checks.nb01": 4.1,
     "checks.nb02": 4.02,
+    "checks.nb03": 4.03,
     "checks": 4.9,
     "__init__": 5,
 }

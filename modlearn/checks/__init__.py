@@ -5,7 +5,7 @@ explains the first difference; `solution(name)` is the reference; `EXERCISES` li
 of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
 """
 
-from . import nb01, nb02
+from . import nb01, nb02, nb03
 from .core import (
     EXERCISES,
     FAILED,
@@ -45,6 +45,7 @@ __all__ = [
     "meter_saved_bytes",
     "nb01",
     "nb02",
+    "nb03",
     "register",
     "solution",
     "two_layer_loss",
