@@ -41,6 +41,7 @@ LAYERS = {
     "checks.nb01": 4.1,
     "checks.nb02": 4.02,
     "checks.nb03": 4.03,
+    "checks.nb04": 4.04,
     "checks": 4.9,
     "__init__": 5,
 }

@@ -5,7 +5,7 @@ explains the first difference; `solution(name)` is the reference; `EXERCISES` li
 of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
 """
 
-from . import nb01, nb02, nb03
+from . import nb01, nb02, nb03, nb04
 from .core import (
     EXERCISES,
     FAILED,
@@ -46,6 +46,7 @@ __all__ = [
     "nb01",
     "nb02",
     "nb03",
+    "nb04",
     "register",
     "solution",
     "two_layer_loss",
