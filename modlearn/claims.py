@@ -144,6 +144,14 @@ CLAIMS: dict[str, list[Claim]] = {
         # (MNIST), CNN 94,410
         Claim("hand-written backprop equals autograd", lambda r: r["backprop_max_abs_error"] < 1e-10),
         Claim(
+            # measured: 108,036 bytes at batch 32, 1,728,516 at 512; weights 603,176 bytes
+            "activations grow in proportion to the batch, and at batch 512 outweigh the weights",
+            lambda r: (
+                abs(r["activation_bytes_batch512"] / r["activation_bytes_batch32"] - 512 / 32) < 0.1
+                and r["activation_bytes_batch512"] > r["weight_bytes"]
+            ),
+        ),
+        Claim(
             "the MLP learns",
             lambda r: r["mlp_test_acc"] >= for_run(r, smoke=0.93, cpu=0.94, mnist=0.91),
         ),

@@ -234,6 +234,18 @@ class DecoupledObjective(Objective):
         return CrossEntropy()
 
 
+def decoupled_gradients(net: LocalNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The gradients one DGL step (`DecoupledObjective`) gives every parameter of `net`, by name
+    (`net.named_parameters()`), from zero. Runs on a copy: `net` is untouched.
+
+    `x: (batch, ...)`, `y: (batch,)`; each gradient is shaped like its parameter.
+    """
+    net = copy.deepcopy(net).train()
+    net.zero_grad(set_to_none=True)
+    DecoupledObjective()(net, (x, y))
+    return {name: p.grad for name, p in net.named_parameters()}
+
+
 class UnitVectors(nn.Module):
     """`(n, d)` or `(n, C, H, W)` -> unit-norm `(n, d)` rows (maps average-pooled).
 
@@ -341,6 +353,14 @@ def goodness(h: torch.Tensor) -> torch.Tensor:
     return h.float().pow(2).mean(dim=1)
 
 
+def ff_layer_loss(h_pos: torch.Tensor, h_neg: torch.Tensor, theta: float = 2.0) -> torch.Tensor:
+    """One layer's Forward-Forward loss, a scalar: `mean(softplus(θ - g(h_pos)) + softplus(g(h_neg) - θ))`.
+
+    `h_pos, h_neg: (batch, d)`, the layer's activity on positive and negative data; `g` is `goodness`.
+    """
+    return (F.softplus(theta - goodness(h_pos)) + F.softplus(goodness(h_neg) - theta)).mean()
+
+
 class ForwardForwardObjective(Objective):
     """Per layer: `softplus(θ - g(pos)) + softplus(g(neg) - θ)`, backpropagated inside the layer only.
 
@@ -362,11 +382,10 @@ class ForwardForwardObjective(Objective):
         for layer in model.layers:
             h_pos = model.layer_step(layer, h_pos.detach())
             h_neg = model.layer_step(layer, h_neg.detach())
-            g_pos, g_neg = goodness(h_pos), goodness(h_neg)
-            loss = (F.softplus(self.theta - g_pos) + F.softplus(g_neg - self.theta)).mean()
+            loss = ff_layer_loss(h_pos, h_neg, self.theta)
             loss.backward()
             total = total + loss.detach()
-            separation = separation + (g_pos - g_neg).detach()
+            separation = separation + (goodness(h_pos) - goodness(h_neg)).detach()
         return total, {"separated": (separation > 0).float().mean()}
 
     @property

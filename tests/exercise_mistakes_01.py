@@ -23,10 +23,44 @@ def _backprop_transposed_w2(x, y, w1, b1, w2, b2):
     return {**grads, "w2": grads["w2"].T}
 
 
+def _saved_tensors(model, x, y, skip_weights=True):
+    """Every tensor autograd saves in one forward pass of `model`, as it is saved (repeats kept)."""
+    weights = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    saved = []
+
+    def pack(t):
+        if not (skip_weights and t.untyped_storage().data_ptr() in weights):
+            saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        F.cross_entropy(model(x), y)
+    return saved
+
+
+def _saved_bytes_counting_weights(model, x, y):
+    saved = {(t.untyped_storage().data_ptr(), t.numel()): t for t in _saved_tensors(model, x, y, False)}
+    return sum(t.numel() * t.element_size() for t in saved.values())
+
+
+def _saved_bytes_counting_repeats(model, x, y):
+    return sum(t.numel() * t.element_size() for t in _saved_tensors(model, x, y))
+
+
+def _saved_numbers_not_bytes(model, x, y):
+    saved = {(t.untyped_storage().data_ptr(), t.numel()): t for t in _saved_tensors(model, x, y)}
+    return sum(t.numel() for t in saved.values())
+
+
 MISTAKES = {
     "manual_gradients": [
         ("no tanh derivative", _backprop_without_tanh_derivative, "w1"),
         ("loss summed, not averaged", _backprop_summed_not_averaged, "values differ"),
         ("dW2 transposed", _backprop_transposed_w2, "transposed"),
+    ],
+    "saved_bytes": [
+        ("weights counted as activations", _saved_bytes_counting_weights, "an MLP"),
+        ("a tensor saved by two ops counted twice", _saved_bytes_counting_repeats, "expected"),
+        ("numbers counted, not bytes", _saved_numbers_not_bytes, "expected"),
     ],
 }

@@ -55,6 +55,28 @@ def test_dgl_loss_of_module_k_reaches_only_module_k(digits):
         )
 
 
+def test_decoupled_gradients_are_each_module_s_own_loss_and_leave_the_net_alone(digits):
+    net = LocalNet(_mlp(digits), digits.input_shape, digits.num_classes, num_modules=2)
+    x, y = _batch(digits)
+    before = {name: p.detach().clone() for name, p in net.named_parameters()}
+    grads = local.decoupled_gradients(net, x, y)
+    assert all(p.grad is None and p.equal(before[name]) for name, p in net.named_parameters())
+    first = net.stages[0]
+    own = torch.autograd.grad(F.cross_entropy(net.heads[0](first(x)), y), list(first.parameters()))
+    names = [f"model.blocks.{i}" for i in range(net.bounds[0][1])]
+    stage_grads = [g for name, g in grads.items() if name.rsplit(".", 2)[0] in names]
+    assert len(stage_grads) == len(own) and all(
+        torch.allclose(a, b) for a, b in zip(stage_grads, own, strict=True)
+    )
+
+
+def test_ff_layer_loss_is_low_when_positives_are_good_and_negatives_are_not():
+    theta, ones = 2.0, torch.ones(3, 4)
+    loss = local.ff_layer_loss(2 * ones, 0 * ones, theta)  # goodness 4 for positives, 0 for negatives
+    assert loss.item() == pytest.approx(2 * F.softplus(torch.tensor(-2.0)).item())
+    assert local.ff_layer_loss(0 * ones, 2 * ones, theta) > loss
+
+
 def test_dgl_reports_the_last_stage_loss_as_validation_does(digits):
     net = LocalNet(_mlp(digits), digits.input_shape, digits.num_classes)
     x, y = _batch(digits)

@@ -22,7 +22,8 @@ LABELS = re.compile(
     re.IGNORECASE,
 )
 SHARE_OF = re.compile(r"\s*of (?:the|it|its|their)\b")  # "10 % of the data": a setting
-VERBATIM = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)", re.DOTALL)
+# formulas, code (fenced or inline), links and exercise numbers ("Exercise 1.2") are not measured numbers
+VERBATIM = re.compile(r"```.*?```|\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)|Exercise \d+\.\d+", re.DOTALL)
 
 
 def unlabelled_numbers(markdown: str) -> list[str]:
@@ -62,6 +63,8 @@ def test_the_check_catches_a_typed_outcome_and_accepts_labelled_numbers():
     assert not unlabelled_numbers("The paper's Table 2: error 7.4 % (reference, not this run).")
     settings = "Adam with lr 0.001 and $\\alpha = 0.5$, `threshold=0.9`, on 10 % of the data."
     assert not unlabelled_numbers(settings)
+    assert not unlabelled_numbers("### Exercise 2.1 · DGL by hand")
+    assert not unlabelled_numbers("```python\nreturn x ** 0.5\n```")
     two_paragraphs = "In the paper, E2E 81.8 %.\n\nHere E2E gives 0.93."
     assert unlabelled_numbers(two_paragraphs) == ["...Here E2E gives 0.93"]
 

@@ -5,7 +5,7 @@ explains the first difference; `solution(name)` is the reference; `EXERCISES` li
 of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
 """
 
-from . import nb01, nb06, nb07, nb08
+from . import nb01, nb02, nb03, nb04, nb06, nb07, nb08
 from .core import (
     EXERCISES,
     FAILED,
@@ -19,7 +19,14 @@ from .core import (
     register,
     solution,
 )
-from .nb01 import autograd_gradients, formula_gradients, formula_vs_autograd, two_layer_loss
+from .nb01 import (
+    autograd_gradients,
+    formula_gradients,
+    formula_vs_autograd,
+    hooked_saved_bytes,
+    meter_saved_bytes,
+    two_layer_loss,
+)
 
 __all__ = [
     "EXERCISES",
@@ -34,7 +41,12 @@ __all__ = [
     "exercises_of",
     "formula_gradients",
     "formula_vs_autograd",
+    "hooked_saved_bytes",
+    "meter_saved_bytes",
     "nb01",
+    "nb02",
+    "nb03",
+    "nb04",
     "nb06",
     "nb07",
     "nb08",

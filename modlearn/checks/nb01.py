@@ -1,10 +1,13 @@
-"""Notebook 01's exercises: backprop by hand."""
+"""Notebook 01's exercises: backprop by hand, and what backprop keeps in memory."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from ..local import step_activation_bytes
+from ..models import CNN, MLP
+from ..train import CrossEntropy
 from .core import Exercise, register
 
 
@@ -76,5 +79,60 @@ register(
         cases=_networks,
         atol=1e-10,
         rtol=1e-8,
+    )
+)
+
+
+def meter_saved_bytes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """Peak bytes of activations autograd keeps for the backward pass of one cross-entropy step of
+    `model` on `x: (n, ...)`, `y: (n,)`: `local`'s activation meter (weights and buffers not counted)."""
+    return step_activation_bytes(model, CrossEntropy(), (x, y))
+
+
+def hooked_saved_bytes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """The same count written the way a learner would: one forward pass under
+    `saved_tensors_hooks`, each saved tensor counted once, weights and buffers skipped."""
+    weights = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    seen: set[tuple] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), t.numel(), t.dtype)
+        if key[0] not in weights:
+            seen.add(key)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        F.cross_entropy(model.train()(x), y)
+    return sum(numel * dtype.itemsize for _, _, numel, dtype in seen)
+
+
+def _models():
+    gen = torch.Generator().manual_seed(1)
+
+    def batch(n: int, shape: tuple[int, ...], k: int):
+        return torch.randn(n, *shape, generator=gen), torch.randint(0, k, (n,), generator=gen)
+
+    torch.manual_seed(1)
+    mlp = MLP((1, 8, 8), hidden=(32, 32))
+    yield "an MLP 64-32-32-10, a batch of 16", (mlp, *batch(16, (1, 8, 8), 10)), {}
+    yield "a batch of one sample", (mlp, *batch(1, (1, 8, 8), 10)), {}
+    deep = MLP(20, hidden=(50, 40, 30), num_classes=3)
+    yield "a deeper MLP, 20 inputs, 3 classes", (deep, *batch(8, (20,), 3)), {}
+    cnn = CNN(1, channels=(4, 8), image_size=8)
+    yield "a small CNN (convolution, batch norm, pooling)", (cnn, *batch(4, (1, 8, 8), 10)), {}
+
+
+register(
+    Exercise(
+        name="saved_bytes",
+        notebook="01_e2e_backprop",
+        title="What backprop keeps",
+        difficulty=2,
+        minutes=15,
+        reference=meter_saved_bytes,
+        solution=hooked_saved_bytes,
+        cases=_models,
+        atol=0,
+        rtol=0,
     )
 )
