@@ -289,3 +289,28 @@ def test_retention_at_accuracy_on_hand_built_points():
 def test_class_order_groups_units_by_their_first_class():
     masks = torch.tensor([[0, 1, 0, 0, 1], [1, 0, 0, 1, 1]], dtype=torch.bool)
     assert nemo.class_order(masks).tolist() == [1, 4, 0, 3, 2]
+
+
+def test_paired_verdict_needs_every_seed_and_a_clear_margin():
+    assert nemo.paired_verdict([0.30, 0.32, 0.31], [0.50, 0.49, 0.52]) == "smaller"
+    assert nemo.paired_verdict([0.50, 0.49, 0.52], [0.30, 0.32, 0.31]) == "larger"
+    assert (
+        nemo.paired_verdict([0.30, 0.52, 0.31], [0.50, 0.49, 0.52]) == "not distinguishable"
+    )  # one seed flips
+    assert nemo.paired_verdict([0.40, 0.30, 0.48], [0.41, 0.49, 0.49]) == "not distinguishable"  # within 2 sd
+    assert nemo.paired_verdict([0.3, math.nan], [0.5, 0.5]) == "not distinguishable"
+
+
+def test_frontiers_match_each_seed_against_its_own_standard_model():
+    def point(size, val):
+        return {"weight_retention": size, "val_acc": val}
+
+    frontiers = nemo.Frontiers(
+        {"a": [[point(0.2, 0.90), point(0.5, 0.99)], [point(0.3, 0.97), point(0.6, 0.99)]]},
+        seeds=[0, 1],
+        standard_val_acc=[1.0, 0.98],
+        standard_test_acc=[1.0, 0.98],
+    )
+    assert frontiers.sizes(tolerance=0.02) == {"a": [0.5, 0.3]}
+    no_slack = frontiers.sizes(tolerance=0.0)["a"]  # seed 0 needs 1.0, which no point reaches
+    assert math.isnan(no_slack[0]) and no_slack[1] == 0.6
