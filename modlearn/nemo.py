@@ -1042,6 +1042,21 @@ class Frontiers:
             for name, points in self.matched(tolerance, size).items()
         }
 
+    def summary(self, tolerance: float) -> dict[str, dict[str, float]]:
+        """Per training, mean and sd over seeds of the matched module's sizes (per-block weight
+        retention, NeMo's paper retention, MwT's pooled KRR) and test accuracy after fine-tuning,
+        with the number of seeds whose sweep reached the target."""
+        rows = {}
+        for name, points in self.matched(tolerance).items():
+            reached = [point for point in points if point is not None]
+            row: dict[str, float] = {"seeds reaching": len(reached)}
+            for key in ("weight_retention", "paper_weight_retention", "pooled_unit_retention", "test_acc"):
+                values = [point[key] for point in reached if key in point]
+                row[f"{key} mean"] = float(np.mean(values)) if values else math.nan
+                row[f"{key} sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+            rows[name] = row
+        return rows
+
 
 def frontier_sweep(
     make_model: Callable[[], BlockModel],
