@@ -314,3 +314,19 @@ def test_frontiers_match_each_seed_against_its_own_standard_model():
     assert frontiers.sizes(tolerance=0.02) == {"a": [0.5, 0.3]}
     no_slack = frontiers.sizes(tolerance=0.0)["a"]  # seed 0 needs 1.0, which no point reaches
     assert math.isnan(no_slack[0]) and no_slack[1] == 0.6
+
+
+def test_default_masks_follow_the_reference_codes():
+    mlp = nemo.masked_model(models.MLP((1, 8, 8), hidden=(16, 12, 8)))
+    assert list(nemo.masked_layers(mlp)) == ["blocks.1.0", "blocks.2.0"]  # first layer unmasked
+    vit = nemo.masked_model(models.TinyViT(8, dim=16, depth=3, heads=4))
+    names = {"attn.q", "attn.k", "attn.v", "attn.proj", "mlp.fc1", "mlp.fc2"}
+    assert set(nemo.masked_layers(vit)) == {f"blocks.{b}.{n}" for b in (2, 3) for n in names}
+    narrow = nemo.masked_model(models.TinyViT(8, dim=16, depth=2, heads=4), True, "qkv_fc1")
+    assert len(nemo.masked_layers(narrow)) == 8
+
+
+def test_finetune_config_rejects_bad_values():
+    for field, value in (("epochs", 0), ("lr", 0.0), ("optimizer", "rmsprop"), ("momentum", 1.0)):
+        with pytest.raises(ValueError, match=field):
+            nemo.FinetuneConfig(**{field: value})
