@@ -823,8 +823,9 @@ def reference_module(model: BlockModel, keep: Keep, classes: Sequence[int], seed
     module = prune_module(model, keep, range(num_classes))
     for name, layer in masked_layers(module).items():
         module.set_submodule(name, layer.without_mask())
-    torch.manual_seed(seed)
-    new_head = nn.Linear(num_classes, len(_check_classes(classes, num_classes)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        new_head = nn.Linear(num_classes, len(_check_classes(classes, num_classes)))
     module.head = nn.Sequential(module.head, nn.ReLU(), new_head.to(next(model.parameters()).device))
     return module
 
