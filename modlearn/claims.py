@@ -9,7 +9,9 @@ comments give the measured values).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,11 +98,25 @@ def _modular_smaller_at_matched_accuracy(r: Results) -> bool:
     )
 
 
+def paired_verdict(a: Sequence[float], b: Sequence[float]) -> str:
+    """`"smaller"` / `"larger"` when `a` is below / above `b` on every seed (paired) and the mean
+    difference exceeds twice the differences' sd; otherwise `"not distinguishable"`."""
+    diff = [x - y for x, y in zip(a, b, strict=True)]
+    if not diff or any(math.isnan(d) for d in diff):
+        return "not distinguishable"
+    mean = sum(diff) / len(diff)
+    spread = 2 * statistics.stdev(diff) if len(diff) > 1 else 0.0
+    if all(d < 0 for d in diff) and -mean > spread:
+        return "smaller"
+    if all(d > 0 for d in diff) and mean > spread:
+        return "larger"
+    return "not distinguishable"
+
+
 def _stated_verdicts_hold(r: Results) -> bool:
     # cpu digits: MwT smaller than NeMo (.446 +- .016 vs .497 +- .008), released smaller than supcon
     # (.497 vs .587); cpu MNIST: both "not distinguishable" (.868 / .865 / .877); smoke: both "not
     # distinguishable" (one seed reaches the target)
-    from .nemo import paired_verdict
 
     def seeds(name: str) -> list[float]:
         return [float(r[f"matched_{name}_s{s}"]) for s in range(r["seeds"])]

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .claims import paired_verdict
 from .data import Split, iterate_batches
 from .env import seed_everything
 from .models import CNN, MLP, BlockModel, TinyViT, count_parameters
@@ -998,20 +999,6 @@ def retention_at_accuracy(points: Sequence[tuple[float, float]], target: float) 
     return math.nan if best is None else best["size"]
 
 
-def paired_verdict(a: Sequence[float], b: Sequence[float]) -> str:
-    """`"smaller"` / `"larger"` when `a` is below / above `b` on every seed (paired) and the mean
-    difference exceeds twice the differences' sd; otherwise `"not distinguishable"`."""
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(diff) == 0 or np.isnan(diff).any():
-        return "not distinguishable"
-    spread = 2 * diff.std(ddof=1) if len(diff) > 1 else 0.0
-    if (diff < 0).all() and -diff.mean() > spread:
-        return "smaller"
-    if (diff > 0).all() and diff.mean() > spread:
-        return "larger"
-    return "not distinguishable"
-
-
 @dataclass
 class Frontiers:
     """Threshold sweeps of several trainings over seeds, with a separately trained standard model.
@@ -1042,6 +1029,11 @@ class Frontiers:
             name: [math.nan if point is None else point[size] for point in points]
             for name, points in self.matched(tolerance, size).items()
         }
+
+    def verdict(self, a: str, b: str, tolerance: float, size: str = "weight_retention") -> str:
+        """Training `a`'s matched module size relative to `b`'s, paired over seeds (`paired_verdict`)."""
+        sizes = self.sizes(tolerance, size)
+        return paired_verdict(sizes[a], sizes[b])
 
     def summary(self, tolerance: float) -> dict[str, dict[str, float]]:
         """Per training, mean and sd over seeds of the matched module's sizes (per-block weight

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from modlearn import models, nemo
+from modlearn.claims import paired_verdict
 from modlearn.data import Dataset, Split
 from modlearn.train import evaluate
 
@@ -292,13 +293,11 @@ def test_class_order_groups_units_by_their_first_class():
 
 
 def test_paired_verdict_needs_every_seed_and_a_clear_margin():
-    assert nemo.paired_verdict([0.30, 0.32, 0.31], [0.50, 0.49, 0.52]) == "smaller"
-    assert nemo.paired_verdict([0.50, 0.49, 0.52], [0.30, 0.32, 0.31]) == "larger"
-    assert (
-        nemo.paired_verdict([0.30, 0.52, 0.31], [0.50, 0.49, 0.52]) == "not distinguishable"
-    )  # one seed flips
-    assert nemo.paired_verdict([0.40, 0.30, 0.48], [0.41, 0.49, 0.49]) == "not distinguishable"  # within 2 sd
-    assert nemo.paired_verdict([0.3, math.nan], [0.5, 0.5]) == "not distinguishable"
+    assert paired_verdict([0.30, 0.32, 0.31], [0.50, 0.49, 0.52]) == "smaller"
+    assert paired_verdict([0.50, 0.49, 0.52], [0.30, 0.32, 0.31]) == "larger"
+    assert paired_verdict([0.30, 0.52, 0.31], [0.50, 0.49, 0.52]) == "not distinguishable"  # one seed flips
+    assert paired_verdict([0.40, 0.30, 0.48], [0.41, 0.49, 0.49]) == "not distinguishable"  # within 2 sd
+    assert paired_verdict([0.3, math.nan], [0.5, 0.5]) == "not distinguishable"
 
 
 def test_frontiers_match_each_seed_against_its_own_standard_model():
@@ -314,6 +313,7 @@ def test_frontiers_match_each_seed_against_its_own_standard_model():
     assert frontiers.sizes(tolerance=0.02) == {"a": [0.5, 0.3]}
     no_slack = frontiers.sizes(tolerance=0.0)["a"]  # seed 0 needs 1.0, which no point reaches
     assert math.isnan(no_slack[0]) and no_slack[1] == 0.6
+    assert frontiers.verdict("a", "a", tolerance=0.02) == "not distinguishable"
 
 
 def test_default_masks_follow_the_reference_codes():
