@@ -1185,7 +1185,8 @@ def plot_frontier(
                 [point[accuracy] for point in points],
                 "o-",
                 color=f"C{i}",
-                alpha=0.8,
+                alpha=0.6,
+                linewidth=1,
                 markersize=3,
                 label=method if k == 0 else None,
             )

@@ -330,3 +330,13 @@ def test_finetune_config_rejects_bad_values():
     for field, value in (("epochs", 0), ("lr", 0.0), ("optimizer", "rmsprop"), ("momentum", 1.0)):
         with pytest.raises(ValueError, match=field):
             nemo.FinetuneConfig(**{field: value})
+
+
+def test_threshold_sweep_keeps_fewer_units_at_higher_thresholds():
+    data = _toy_task()
+    model = _masked("mlp")
+    points = nemo.threshold_sweep(model, data, (1, 2), [0.0, 0.5, 0.9, 1.0])
+    sizes = [point["pooled_unit_retention"] for point in points]
+    assert sizes[0] == 1.0 and sizes == sorted(sizes, reverse=True) and sizes[-1] < 1.0
+    assert [point["threshold"] for point in points] == [0.0, 0.5, 0.9, 1.0]
+    assert all(0 <= point["cut_test_acc"] <= 1 and "val_acc" not in point for point in points)
