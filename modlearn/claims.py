@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,7 @@ def _modular_smaller_at_matched_accuracy(r: Results) -> bool:
     )
 
 
-def paired_verdict(a: Sequence[float], b: Sequence[float]) -> str:
+def paired_verdict(a: list[float], b: list[float]) -> str:
     """`"smaller"` / `"larger"` when `a` is below / above `b` on every seed (paired) and the mean
     difference exceeds twice the differences' sd; otherwise `"not distinguishable"`."""
     diff = [x - y for x, y in zip(a, b, strict=True)]
