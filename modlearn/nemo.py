@@ -16,9 +16,10 @@ physically pruned into a smaller standalone network. Introduced in `tutorials/05
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -27,11 +28,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .claims import paired_verdict
 from .data import Split, iterate_batches
 from .env import seed_everything
 from .models import CNN, MLP, BlockModel, TinyViT, count_parameters
-from .train import CrossEntropy, History, Objective, TrainConfig, evaluate, fit
-from .validate import ConfigFields, check_float, check_type
+from .train import CrossEntropy, History, Hook, Objective, TrainConfig, TrainState, evaluate, fit
+from .validate import ConfigFields, check_choice, check_float, check_type
 
 Keep = dict[str, torch.Tensor]  # masked-layer name -> bool (units,) kept units
 METHODS = ("standard", "mwt", "nemo")
@@ -104,6 +106,10 @@ class MaskedLayer(nn.Module):
     def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def without_mask(self) -> nn.Module:
+        """The plain layer with every unit fully on (the generator dropped)."""
+        raise NotImplementedError
+
 
 class MaskedLinear(MaskedLayer):
     """Neuron masks on an `nn.Linear` (NeMo). `x: (batch, in)` or `(batch, tokens, in)`;
@@ -122,6 +128,9 @@ class MaskedLinear(MaskedLayer):
 
     def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return mask.view(mask.shape[0], *([1] * (y.dim() - 2)), mask.shape[1]).to(y.dtype)
+
+    def without_mask(self) -> nn.Linear:
+        return self.layer
 
     def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> MaskedLinear:
         device = self.layer.weight.device
@@ -150,6 +159,9 @@ class MaskedConv2d(MaskedLayer):
 
     def _broadcast(self, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return mask[:, :, None, None].to(y.dtype)
+
+    def without_mask(self) -> nn.Sequential:
+        return nn.Sequential(self.layer, self.bn)
 
     def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> MaskedConv2d:
         conv, device = self.layer, self.layer.weight.device
@@ -182,26 +194,38 @@ def mask_layer(layer: nn.Module, bn: nn.BatchNorm2d | None = None) -> MaskedLaye
     )
 
 
-def masked_model(model: BlockModel) -> BlockModel:
+def masked_model(model: BlockModel, mask_first_layer: bool = False, vit_masks: str = "all") -> BlockModel:
     """A masked copy of an `MLP`, `CNN` or `TinyViT` from `modlearn.models` (weights copied).
 
-    MLP: every hidden Linear; CNN: every conv (its BatchNorm moves inside the mask); TinyViT: the
-    attention projections q, k, v and the MLP's first Linear of every transformer block (outputs
-    that write into the residual stream, `proj` and `fc2`, stay unmasked). The head is never masked.
+    MLP: every hidden Linear; CNN: every conv (its BatchNorm moves inside the mask); TinyViT: every
+    Linear of each transformer block (`vit_masks="all"`, as NeMo) or only q, k, v and the MLP's fc1
+    (`"qkv_fc1"`: the outputs writing into the residual stream, `proj` and `fc2`, stay unmasked).
+    With `mask_first_layer=False` (both reference codes) the first Linear/conv, or the first
+    transformer block, stays unmasked. The head and the patch embedding are never masked.
     """
     if not isinstance(model, (MLP, CNN, TinyViT)):
         raise ValueError(
             f"cannot mask a {type(model).__name__}: pass an MLP, CNN or TinyViT from modlearn.models"
         )
+    check_choice("vit_masks", vit_masks, VIT_MASKS, owner="masked_model")
     model = copy.deepcopy(model)
     if isinstance(model, TinyViT):
-        for block in model.blocks[1:]:
-            for name in ("q", "k", "v"):
+        for block in model.blocks[1 if mask_first_layer else 2 :]:
+            names = ("q", "k", "v", "proj") if vit_masks == "all" else ("q", "k", "v")
+            for name in names:
                 setattr(block.attn, name, mask_layer(getattr(block.attn, name)))
             block.mlp.fc1 = mask_layer(block.mlp.fc1)
-        return model
-    for block in model.blocks:
-        _mask_sequential(block)
+            if vit_masks == "all":
+                block.mlp.fc2 = mask_layer(block.mlp.fc2)
+    else:
+        for block in model.blocks[0 if mask_first_layer else 1 :]:
+            _mask_sequential(block)
+    if not masked_layers(model):
+        raise ValueError(
+            f"masked_model: this {type(model).__name__} has no layer to mask with "
+            f"mask_first_layer={mask_first_layer} (only one hidden layer or block); pass "
+            "mask_first_layer=True or a deeper model"
+        )
     return model
 
 
@@ -261,15 +285,20 @@ def cohesion_coupling_losses(masks: torch.Tensor, y: torch.Tensor) -> tuple[torc
     return cohesion, coupling
 
 
+def _check_tau(tau: float, owner: str) -> float:
+    return check_float("tau", tau, 0, low_open=True, owner=owner)
+
+
 def supervised_contrastive_loss(masks: torch.Tensor, y: torch.Tensor, tau: float = 0.3) -> torch.Tensor:
-    """NeMo: mean over anchors i of
+    """Supervised contrastive loss over the *other* samples (`loss="supcon"`): mean over anchors i of
     `-log( sum_{j != i, y_j = y_i} e^{s_ij/tau} / sum_{j != i} e^{s_ij/tau} )`.
 
-    `s_ij` is the cosine of masks i and j, `masks: (batch, units)`, `y: (batch,)`. Anchors with no
-    other sample of their class are skipped (0 when none has one).
+    This is Khosla et al.'s L_in with one positive sum (NeMo's paper formula read literally), not the
+    released NeMo code (`released_contrastive_loss`). `s_ij` is the cosine of masks i and j,
+    `masks: (batch, units)`, `y: (batch,)`. Anchors with no other sample of their class are skipped
+    (0 when none has one).
     """
-    if tau <= 0:
-        raise ValueError(f"tau={tau} must be > 0")
+    tau = _check_tau(tau, "supervised_contrastive_loss")
     n = masks.shape[0]
     eye = torch.eye(n, dtype=torch.bool, device=masks.device)
     logits = (_pair_cosines(masks) / tau).masked_fill(eye, float("-inf"))
@@ -280,6 +309,29 @@ def supervised_contrastive_loss(masks: torch.Tensor, y: torch.Tensor, tau: float
     log_all = torch.logsumexp(logits, dim=1)
     log_pos = torch.logsumexp(logits.masked_fill(~positives, float("-inf")), dim=1)
     return (log_all - log_pos)[anchors].mean()
+
+
+def released_contrastive_loss(masks: torch.Tensor, y: torch.Tensor, tau: float = 0.3) -> torch.Tensor:
+    """NeMo's contrastive loss as the released code computes it (`loss="released"`, the default).
+
+    With `P_ij = 1[y_i = y_j]` (the anchor itself included) and `s_ij` the mask cosines:
+    `pos_i = sum_j exp(s_ij P_ij / tau)`, `neg_i = sum_j exp(s_ij (1 - P_ij) / tau)`,
+    loss = mean over every anchor of `-log((pos_i + eps) / (pos_i + neg_i + eps))`, eps = 1e-8.
+    The indicator multiplies the similarity *before* the exponential, so each entry outside a sum
+    adds e^0 = 1 to it, and each anchor counts itself as a positive (a class with one sample still
+    has an anchor). `masks: (batch, units)`, `y: (batch,)`.
+    """
+    tau = _check_tau(tau, "released_contrastive_loss")
+    sim = _pair_cosines(masks)
+    same = (y[:, None] == y[None, :]).to(sim.dtype)
+    pos = torch.exp(sim * same / tau).sum(dim=1)
+    neg = torch.exp(sim * (1 - same) / tau).sum(dim=1)
+    eps = 1e-8
+    return -torch.log((pos + eps) / (pos + neg + eps)).mean()
+
+
+CONTRASTIVE_LOSSES = {"released": released_contrastive_loss, "supcon": supervised_contrastive_loss}
+VIT_MASKS = ("all", "qkv_fc1")
 
 
 class MaskObjective(Objective):
@@ -323,14 +375,15 @@ class MwTObjective(MaskObjective):
 
 
 class NeMoObjective(MaskObjective):
-    """`CE + alpha * supervised-contrastive loss on the masks` (NeMo, alpha 0.5, tau 0.3)."""
+    """`CE + alpha * contrastive loss on the masks` (NeMo, alpha 0.5, tau 0.3); `loss` picks
+    `CONTRASTIVE_LOSSES[loss]`: `"released"` (the released code) or `"supcon"`."""
 
-    def __init__(self, alpha: float = 0.5, tau: float = 0.3) -> None:
+    def __init__(self, alpha: float = 0.5, tau: float = 0.3, loss: str = "released") -> None:
         super().__init__()
-        self.alpha, self.tau = alpha, tau
+        self.alpha, self.tau, self.loss = alpha, tau, CONTRASTIVE_LOSSES[loss]
 
     def mask_loss(self, masks, y):
-        loss = supervised_contrastive_loss(masks, y, self.tau)
+        loss = self.loss(masks, y, self.tau)
         return self.alpha * loss, {"contrastive_loss": loss}
 
 
@@ -339,7 +392,15 @@ class ModularConfig:
     """Modularizing-while-training settings with the papers' defaults.
 
     `method`: `"standard"` (cross-entropy only, the same masked model), `"mwt"` (Qi et al., ICSE 2024:
-    alpha 0.5, beta 1.5) or `"nemo"` (Bi et al., arXiv 2508.11348: alpha 0.5, tau 0.3).
+    alpha 0.5, beta 1.5) or `"nemo"` (Bi et al., arXiv 2508.11348: alpha 0.5, tau 0.3 are the
+    trainers' defaults; the released run scripts use tau 0.2 with alpha 1.1-1.3 for CNNs and
+    0.06-0.15 for ViTs).
+    `loss` (NeMo only): `"released"` reproduces the released code (`released_contrastive_loss`: the
+    0/1 class indicator multiplies the similarities before the exponential, the anchor counts
+    itself); `"supcon"` sums over the other samples only (`supervised_contrastive_loss`).
+    `mask_first_layer=False` leaves the first hidden Linear/conv (the first transformer block of a
+    ViT) unmasked, as both reference codes do; `vit_masks="all"` masks every Linear of the other
+    transformer blocks as NeMo does, `"qkv_fc1"` only q, k, v and the MLP's fc1.
     `threshold` (0.9) is the fraction of a class's samples on which a unit must be on to belong to it.
     """
 
@@ -348,6 +409,9 @@ class ModularConfig:
     beta: float = 1.5
     tau: float = 0.3
     threshold: float = 0.9
+    loss: str = "released"
+    mask_first_layer: bool = False
+    vit_masks: str = "all"
 
     def __post_init__(self) -> None:
         fields = ConfigFields(self)
@@ -356,13 +420,16 @@ class ModularConfig:
         fields.number("beta", 0)
         fields.number("tau", 0, low_open=True)
         fields.number("threshold", 0, 1)
+        fields.choice("loss", tuple(CONTRASTIVE_LOSSES))
+        fields.boolean("mask_first_layer")
+        fields.choice("vit_masks", VIT_MASKS)
 
     def objective(self) -> Objective:
         """The training objective for `fit`."""
         if self.method == "mwt":
             return MwTObjective(self.alpha, self.beta)
         if self.method == "nemo":
-            return NeMoObjective(self.alpha, self.tau)
+            return NeMoObjective(self.alpha, self.tau, self.loss)
         return CrossEntropy()
 
 
@@ -383,7 +450,7 @@ def train_nemo(
     config, train = config or ModularConfig(), train or TrainConfig()
     if train.seed is not None:
         seed_everything(train.seed)
-    masked = masked_model(model)
+    masked = masked_model(model, config.mask_first_layer, config.vit_masks)
     history = fit(masked, data, train, objective=config.objective())
     return masked, history
 
@@ -482,7 +549,7 @@ class PrunedAttention(nn.Module):
         q: nn.Module,
         k: nn.Module,
         v: nn.Module,
-        proj: nn.Linear,
+        proj: nn.Module,
         qk_heads: list[list[int]],
         v_heads: list[list[int]],
         scale: float,
@@ -507,6 +574,29 @@ def _head_indices(keep: torch.Tensor, heads: int) -> list[list[int]]:
     return [position[chunk][keep[chunk]].tolist() for chunk in torch.arange(len(keep)).view(heads, -1)]
 
 
+class ScatterOutputs(nn.Module):
+    """A pruned layer writing into the residual stream: `layer` computes the kept units only, which
+    land at their positions `index` of a zero vector of width `size`. `x: (..., in)` -> `(..., size)`."""
+
+    def __init__(self, layer: nn.Module, keep: torch.Tensor) -> None:
+        super().__init__()
+        self.layer, self.size = layer, len(keep)
+        self.register_buffer("index", keep.nonzero().flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.layer(x)
+        return y.new_zeros(*y.shape[:-1], self.size).index_copy(-1, self.index, y)
+
+
+def _prune_residual_writer(
+    layer: nn.Module, in_keep: torch.Tensor, out_keep: torch.Tensor | None
+) -> nn.Module:
+    """`proj` or `fc2` reading the kept inputs; when masked, only its kept outputs (scattered back)."""
+    if isinstance(layer, MaskedLinear):
+        return ScatterOutputs(layer.pruned(in_keep, out_keep), out_keep)
+    return _slice_linear(layer, cols=in_keep)
+
+
 def _prune_vit_block(block: nn.Module, prefix: str, keep: Keep) -> nn.Module:
     block = copy.deepcopy(block)
     attn, heads = block.attn, block.attn.heads
@@ -516,14 +606,14 @@ def _prune_vit_block(block: nn.Module, prefix: str, keep: Keep) -> nn.Module:
         attn.q.pruned(None, qk),
         attn.k.pruned(None, qk),
         attn.v.pruned(None, v),
-        _slice_linear(attn.proj, cols=v),
+        _prune_residual_writer(attn.proj, v, keep.get(f"{prefix}.attn.proj")),
         _head_indices(qk, heads),
         _head_indices(v, heads),
         scale=1 / math.sqrt(attn.q.units // heads),
     )
     hidden = keep[f"{prefix}.mlp.fc1"]
     block.mlp.fc1 = block.mlp.fc1.pruned(None, hidden)
-    block.mlp.fc2 = _slice_linear(block.mlp.fc2, cols=hidden)
+    block.mlp.fc2 = _prune_residual_writer(block.mlp.fc2, hidden, keep.get(f"{prefix}.mlp.fc2"))
     return block
 
 
@@ -555,11 +645,12 @@ def prune_module(model: BlockModel, keep: Keep, classes: Sequence[int]) -> Block
     missing = sorted(set(layers) - set(keep))
     if missing:
         raise ValueError(f"keep has no entry for masked layer(s) {missing}: build it with module_units(...)")
-    classes = _check_classes(classes, model.head.get_submodule(_head_linear_name(model.head)).out_features)
+    classes = _check_classes(classes, _num_classes(model))
     pruned = copy.deepcopy(model)
     if isinstance(model, TinyViT):
         for i in range(1, len(model.blocks)):
-            pruned.blocks[i] = _prune_vit_block(model.blocks[i], f"blocks.{i}", keep)
+            if f"blocks.{i}.attn.q" in layers:
+                pruned.blocks[i] = _prune_vit_block(model.blocks[i], f"blocks.{i}", keep)
         pruned.head = _prune_head(model.head, None, classes)
     else:
         previous = None
@@ -592,27 +683,45 @@ def subtask_split(split: Split, classes: Sequence[int]) -> Split:
     return Split(split.x[chosen], lookup[split.y[chosen]])
 
 
+def _count_layers(module: nn.Module, size: Callable[[nn.Module], int]) -> int:
+    """Sum of `size(layer)` over the Linear/Conv layers of `module`, mask generators excluded."""
+    if isinstance(module, MaskGenerator):
+        return 0
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        return size(module)
+    return sum(_count_layers(child, size) for child in module.children())
+
+
 def backbone_weights(model: BlockModel) -> int:
-    """Weights of the Linear/Conv layers in `model.blocks` (mask generators and head excluded)."""
+    """Weights of the Linear/Conv layers in `model.blocks` (mask generators, biases and head excluded)."""
+    return _count_layers(model.blocks, lambda layer: layer.weight.numel())
 
-    def count(module: nn.Module) -> int:
-        if isinstance(module, MaskedLayer):
-            return module.layer.weight.numel()
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            return module.weight.numel()
-        return sum(count(child) for child in module.children())
 
-    return count(model.blocks)
+def layer_parameters(model: nn.Module) -> int:
+    """Weights and biases of every Linear/Conv layer of `model`, head included, mask generators excluded
+    (what NeMo's code counts as a model's size)."""
+    return _count_layers(model, lambda layer: sum(p.numel() for p in layer.parameters()))
 
 
 def weight_retention(full: nn.Module, module: nn.Module) -> float:
-    """Weight retention rate: backbone weights of `module` / those of `full` (both endpoints kept)."""
+    """Per-block weight retention: backbone weights of `module` / those of `full` (both endpoints kept)."""
     return backbone_weights(module) / backbone_weights(full)
 
 
+def paper_weight_retention(module: nn.Module, standard: nn.Module) -> float:
+    """NeMo's module size: `layer_parameters(module) / layer_parameters(standard)`, against a separately
+    trained standard model (all Linear/Conv weights and biases, heads included)."""
+    return layer_parameters(module) / layer_parameters(standard)
+
+
 def unit_retention(keep: Keep) -> float:
-    """Mean fraction of kept units per masked layer (kernel retention rate, KRR, for convs)."""
+    """Mean over masked layers of the fraction of kept units (each layer weighs the same)."""
     return float(np.mean([k.float().mean().item() for k in keep.values()]))
+
+
+def pooled_unit_retention(keep: Keep) -> float:
+    """MwT's kernel retention rate (KRR): kept units / all units, pooled over the masked layers."""
+    return float(sum(int(k.sum()) for k in keep.values()) / sum(k.numel() for k in keep.values()))
 
 
 def _jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -700,6 +809,278 @@ def finetune_module(
     return fit(module, subtask_split(train, classes), config or TrainConfig(epochs=1, progress=False))
 
 
+def _num_classes(model: BlockModel) -> int:
+    return model.head.get_submodule(_head_linear_name(model.head)).out_features
+
+
+def reference_module(model: BlockModel, keep: Keep, classes: Sequence[int], seed: int = 0) -> BlockModel:
+    """The module as both reference pipelines reuse it, before their fine-tune.
+
+    `model` is pruned to `keep` (`prune_module`), every mask generator is removed (the kept units are
+    fully on), and the head keeps all its outputs followed by a new `ReLU -> Linear(num_classes ->
+    len(classes))` (initialized from `seed`). `x -> (batch, len(classes))`, classes in increasing order.
+    """
+    num_classes = _num_classes(model)
+    module = prune_module(model, keep, range(num_classes))
+    for name, layer in masked_layers(module).items():
+        module.set_submodule(name, layer.without_mask())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        new_head = nn.Linear(num_classes, len(_check_classes(classes, num_classes)))
+    module.head = nn.Sequential(module.head, nn.ReLU(), new_head.to(next(model.parameters()).device))
+    return module
+
+
+@dataclass
+class FinetuneConfig:
+    """The module fine-tune of the reference pipelines (MwT's `fine_tune_module`), through `fit`.
+
+    The references run SGD with Nesterov momentum (`optimizer="sgd"`, `momentum`), lr 0.05, 10 epochs,
+    batch 128, the rate annealed per epoch by a cosine over `2 * epochs` (it ends at half its start).
+    On this series' small MLPs that SGD run collapses the new ReLU head to one class at every rate
+    tried (0.05 to 0.002, measured on digits), and Adam at 3e-3 still does for some seeds, so the
+    defaults here are Adam at lr 1e-3, batch 32, 30 epochs, with the same cosine. Unlike MwT's code,
+    which keeps the epoch best on the *test* set, the epoch kept is the best on the *validation* split.
+    """
+
+    epochs: int = 30
+    lr: float = 1e-3
+    momentum: float = 0.9
+    batch_size: int = 32
+    seed: int = 0
+    optimizer: str = "adam"
+
+    def __post_init__(self) -> None:
+        fields = ConfigFields(self)
+        fields.choice("optimizer", ("sgd", "adam"))
+        fields.integer("epochs", 1)
+        fields.integer("batch_size", 1)
+        fields.integer("seed", 0)
+        fields.number("lr", 0, low_open=True)
+        fields.number("momentum", 0, 1, high_open=True)
+
+
+class _KeepBestOnValidation(Hook):
+    """Nesterov momentum, the per-epoch cosine, and the state of the epoch best on `val` (ties: earliest)."""
+
+    def __init__(self, val: Split, config: FinetuneConfig) -> None:
+        self.val, self.config = val, config
+        self.val_acc: list[float] = []
+        self.best: dict[str, torch.Tensor] | None = None
+
+    def on_fit_start(self, state: TrainState) -> None:
+        if self.config.optimizer == "sgd":
+            for group in state.optimizer.param_groups:
+                group["nesterov"] = True
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        acc = evaluate(state.model, self.val)["acc"]
+        state.model.train()
+        if not self.val_acc or acc > max(self.val_acc):
+            self.best = copy.deepcopy(state.model.state_dict())
+        self.val_acc.append(acc)
+        scale = (1 + math.cos(math.pi * len(self.val_acc) / (2 * self.config.epochs))) / 2
+        for group in state.optimizer.param_groups:
+            group["lr"] = self.config.lr * scale
+
+
+@dataclass
+class Finetuned:
+    """A fine-tuned module: `val_acc[e]` after epoch e+1; `best_epoch` (1-based) is the one kept."""
+
+    module: nn.Module
+    val_acc: list[float]
+
+    @property
+    def best_epoch(self) -> int:
+        return int(np.argmax(self.val_acc)) + 1
+
+
+def finetune_reference(
+    module: nn.Module, data, classes: Sequence[int], config: FinetuneConfig | None = None
+) -> Finetuned:
+    """Fine-tune `module` (from `reference_module`) on the sub-task `classes` as the papers do, through `fit`.
+
+    `data` has `.train` and `.val` splits (a `Dataset`); only those two are read: the epoch kept is
+    chosen on `data.val`, never on a test split. The module is trained in place and left at that epoch.
+    """
+    config = config or FinetuneConfig()
+    check_type(
+        "config", config, FinetuneConfig, owner="finetune_reference", hint="pass a FinetuneConfig(...)"
+    )
+    hook = _KeepBestOnValidation(subtask_split(data.val, classes), config)
+    train = TrainConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        optimizer=config.optimizer,
+        momentum=config.momentum,
+        seed=config.seed,
+        progress=False,
+    )
+    fit(module, subtask_split(data.train, classes), train, hooks=[hook])
+    module.load_state_dict(hook.best)
+    return Finetuned(module.eval(), hook.val_acc)
+
+
+def module_point(
+    model: BlockModel,
+    keep: Keep,
+    classes: Sequence[int],
+    data,
+    finetune: FinetuneConfig | None = None,
+    standard: nn.Module | None = None,
+) -> dict[str, float]:
+    """Size and accuracy of the module `keep` for `classes`: one point of a frontier.
+
+    As cut (`cut_val_acc`, `cut_test_acc`); after the papers' fine-tune when `finetune` is given
+    (`val_acc`, `test_acc`, `best_epoch`, and with a separately trained `standard` model NeMo's
+    `paper_weight_retention`); sizes `weight_retention` (per-block weights), `unit_retention` (mean
+    per layer) and `pooled_unit_retention` (MwT's KRR).
+    """
+    cut = prune_module(model, keep, classes)
+    point = {
+        "cut_val_acc": subtask_accuracy(cut, data.val, classes),
+        "cut_test_acc": subtask_accuracy(cut, data.test, classes),
+        "weight_retention": weight_retention(model, cut),
+        "unit_retention": unit_retention(keep),
+        "pooled_unit_retention": pooled_unit_retention(keep),
+    }
+    if finetune is not None:
+        tuned = finetune_reference(
+            reference_module(model, keep, classes, finetune.seed), data, classes, finetune
+        )
+        point.update(
+            {
+                "val_acc": max(tuned.val_acc),
+                "test_acc": evaluate(tuned.module, subtask_split(data.test, classes))["acc"],
+                "best_epoch": tuned.best_epoch,
+            }
+        )
+        if standard is not None:
+            point["paper_weight_retention"] = paper_weight_retention(tuned.module, standard)
+    return point
+
+
+def threshold_sweep(
+    model: BlockModel,
+    data,
+    classes: Sequence[int],
+    thresholds: Sequence[float],
+    finetune: FinetuneConfig | None = None,
+    standard: nn.Module | None = None,
+) -> list[dict[str, float]]:
+    """One `module_point` per extraction threshold (class masks from `data.train`): a frontier."""
+    masks = collect_masks(model, data.train.x)
+    points, seen = [], {}
+    for threshold in thresholds:
+        keep = module_units(class_unit_masks(masks, data.train.y, _num_classes(model), threshold), classes)
+        key = tuple(tuple(k.tolist()) for k in keep.values())
+        if key not in seen:  # a threshold that keeps the same units gives the same module
+            seen[key] = module_point(model, keep, classes, data, finetune, standard)
+        points.append({"threshold": float(threshold), **seen[key]})
+    return points
+
+
+def matched_point(
+    points: Sequence[dict[str, float]],
+    target: float,
+    size: str = "weight_retention",
+    accuracy: str = "val_acc",
+) -> dict[str, float] | None:
+    """The point of smallest `size` whose `accuracy` reaches `target` (None when none does)."""
+    reaching = [point for point in points if point[accuracy] >= target]
+    return min(reaching, key=lambda point: point[size]) if reaching else None
+
+
+def retention_at_accuracy(points: Sequence[tuple[float, float]], target: float) -> float:
+    """The smallest retention among `(retention, accuracy)` points with accuracy >= `target` (nan if none)."""
+    best = matched_point([{"size": r, "acc": a} for r, a in points], target, "size", "acc")
+    return math.nan if best is None else best["size"]
+
+
+@dataclass
+class Frontiers:
+    """Threshold sweeps of several trainings over seeds, with a separately trained standard model.
+
+    `points[name][s]` is `threshold_sweep`'s list for training `name` and seed `seeds[s]`;
+    `standard_val_acc[s]` / `standard_test_acc[s]` are the standard model's sub-task accuracies.
+    """
+
+    points: dict[str, list[list[dict[str, float]]]]
+    seeds: list[int]
+    standard_val_acc: list[float]
+    standard_test_acc: list[float]
+
+    def matched(self, tolerance: float, size: str = "weight_retention") -> dict[str, list[dict | None]]:
+        """Per training and seed, the smallest module whose *validation* accuracy after fine-tuning
+        reaches that seed's standard model minus `tolerance` (None when no threshold does)."""
+        return {
+            name: [
+                matched_point(points, self.standard_val_acc[s] - tolerance, size)
+                for s, points in enumerate(runs)
+            ]
+            for name, runs in self.points.items()
+        }
+
+    def sizes(self, tolerance: float, size: str = "weight_retention") -> dict[str, list[float]]:
+        """Per training, the matched module's `size` per seed (nan where no module reaches the target)."""
+        return {
+            name: [math.nan if point is None else point[size] for point in points]
+            for name, points in self.matched(tolerance, size).items()
+        }
+
+    def verdict(self, a: str, b: str, tolerance: float, size: str = "weight_retention") -> str:
+        """Training `a`'s matched module size relative to `b`'s, paired over seeds (`paired_verdict`)."""
+        sizes = self.sizes(tolerance, size)
+        return paired_verdict(sizes[a], sizes[b])
+
+    def summary(self, tolerance: float) -> dict[str, dict[str, float]]:
+        """Per training, mean and sd over seeds of the matched module's sizes (per-block weight
+        retention, NeMo's paper retention, MwT's pooled KRR) and test accuracy after fine-tuning,
+        with the number of seeds whose sweep reached the target."""
+        rows = {}
+        for name, points in self.matched(tolerance).items():
+            reached = [point for point in points if point is not None]
+            row: dict[str, float] = {"seeds reaching": len(reached)}
+            for key in ("weight_retention", "paper_weight_retention", "pooled_unit_retention", "test_acc"):
+                values = [point[key] for point in reached if key in point]
+                row[f"{key} mean"] = float(np.mean(values)) if values else math.nan
+                row[f"{key} sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+            rows[name] = row
+        return rows
+
+
+def frontier_sweep(
+    make_model: Callable[[], BlockModel],
+    data,
+    classes: Sequence[int],
+    configs: dict[str, ModularConfig],
+    seeds: Sequence[int],
+    train: TrainConfig,
+    thresholds: Sequence[float],
+    finetune: FinetuneConfig | None = None,
+) -> Frontiers:
+    """For each seed: a standard model (`make_model()` trained with cross-entropy, no masks), then each
+    training of `configs` (on a fresh `make_model()`), swept over `thresholds` with the papers' fine-tune."""
+    finetune = finetune or FinetuneConfig()
+    points: dict[str, list[list[dict[str, float]]]] = {name: [] for name in configs}
+    standard_val, standard_test = [], []
+    for seed in seeds:
+        run = dataclasses.replace(train, seed=seed, progress=False)
+        seed_everything(seed)
+        standard = make_model()
+        fit(standard, data, run)
+        standard_val.append(subtask_accuracy(standard, data.val, classes, restrict=True))
+        standard_test.append(subtask_accuracy(standard, data.test, classes, restrict=True))
+        for name, config in configs.items():
+            seed_everything(seed)
+            model, _ = train_nemo(make_model(), data, config, run)
+            tune = dataclasses.replace(finetune, seed=seed)
+            points[name].append(threshold_sweep(model, data, classes, thresholds, tune, standard))
+    return Frontiers(points, list(seeds), standard_val, standard_test)
+
+
 @dataclass
 class ModularAnalysis:
     """A trained masked model with its binary training masks and class masks, ready to cut modules."""
@@ -712,8 +1093,9 @@ class ModularAnalysis:
     @classmethod
     def of(cls, model: BlockModel, train: Split, threshold: float = 0.9) -> ModularAnalysis:
         masks = collect_masks(model, train.x)
-        num_classes = model.head.get_submodule(_head_linear_name(model.head)).out_features
-        return cls(model, masks, train.y.cpu(), class_unit_masks(masks, train.y, num_classes, threshold))
+        return cls(
+            model, masks, train.y.cpu(), class_unit_masks(masks, train.y, _num_classes(model), threshold)
+        )
 
     def module(self, classes: Sequence[int]) -> BlockModel:
         return extract_module(self.model, self.class_masks, classes)
@@ -753,9 +1135,17 @@ class ModularAnalysis:
 # --------------------------------------------------------------------------- pictures
 
 
+def class_order(masks: torch.Tensor) -> torch.Tensor:
+    """Units of a bool `(classes, units)` mask ordered by the first class they belong to (units of no
+    class last), so each class's units form a block: `(units,)` indices."""
+    classes, units = masks.shape
+    first = torch.where(masks.any(dim=0), masks.float().argmax(dim=0), torch.full((units,), classes))
+    return torch.sort(first, stable=True).indices
+
+
 def plot_class_masks(class_masks: dict[str, dict[str, torch.Tensor]], layers: Sequence[str] | None = None):
     """Heat-maps of the class masks: one row per method, one column per layer; rows of a panel are
-    classes, columns units (dark = the unit belongs to the class)."""
+    classes, columns the layer's units sorted by the first class they belong to (dark = belongs)."""
     names = list(class_masks)
     layers = list(layers or next(iter(class_masks.values())))
     fig, axes = plt.subplots(
@@ -763,14 +1153,50 @@ def plot_class_masks(class_masks: dict[str, dict[str, torch.Tensor]], layers: Se
     )
     for r, name in enumerate(names):
         for c, layer in enumerate(layers):
-            ax, m = axes[r, c], class_masks[name][layer].float().numpy()
+            ax, m = axes[r, c], class_masks[name][layer]
+            m = m[:, class_order(m)].float().numpy()
             ax.imshow(m, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
             ax.grid(False)
             ax.set_yticks(range(m.shape[0]))
             ax.tick_params(labelsize=6)
             ax.set_title(f"{name} · {layer} ({m.mean():.0%} on)", fontsize=8)
+            ax.set_xlabel(f"units of {layer}, sorted by class", fontsize=7)
             if c == 0:
                 ax.set_ylabel("class", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(
+    frontiers: dict[str, list[list[dict[str, float]]]],
+    size: str = "weight_retention",
+    accuracy: str = "test_acc",
+    target: float | None = None,
+    title: str | None = None,
+):
+    """Module accuracy against module size: `frontiers[method]` holds one point list per seed (one
+    point per threshold, from `threshold_sweep`); a dashed line marks the `target` accuracy."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for i, (method, runs) in enumerate(frontiers.items()):
+        for k, points in enumerate(runs):
+            points = sorted(points, key=lambda point: point[size])
+            ax.plot(
+                [point[size] for point in points],
+                [point[accuracy] for point in points],
+                "o-",
+                color=f"C{i}",
+                alpha=0.6,
+                linewidth=1,
+                markersize=3,
+                label=method if k == 0 else None,
+            )
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.3f}")
+    ax.set_xlabel(size.replace("_", " "))
+    ax.set_ylabel(accuracy.replace("_", " ") + " on the sub-task")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     return fig
 

@@ -57,7 +57,7 @@ def _run(method: str, train: TrainConfig):
         )
     if method == "nemo":
         return nemo.train_nemo(
-            ml.make_model("mlp", digits.input_shape, 10, hidden=(16,)), digits, None, train
+            ml.make_model("mlp", digits.input_shape, 10, hidden=(16, 16)), digits, None, train
         )
     if method == "cluster":
         return cluster.train_cluster(

@@ -1,11 +1,14 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn as nn
 
 from modlearn import models, nemo
-from modlearn.data import Split
+from modlearn.claims import paired_verdict
+from modlearn.data import Dataset, Split
+from modlearn.train import evaluate
 
 SMALL = {
     "mlp": {"hidden": (24, 12)},
@@ -14,17 +17,25 @@ SMALL = {
 }
 
 
-def _masked(kind: str, seed: int = 0) -> nn.Module:
+def _masked(kind: str, seed: int = 0, **options) -> nn.Module:
     torch.manual_seed(seed)
-    model = nemo.masked_model(models.make_model(kind, (1, 8, 8), 10, **SMALL[kind]))
+    model = nemo.masked_model(models.make_model(kind, (1, 8, 8), 10, **SMALL[kind]), **options)
     model.train()
     model(torch.randn(32, 1, 8, 8))  # non-trivial BatchNorm running statistics for the CNN
     return model.eval()
 
 
+OPTIONS = [
+    {},
+    {"mask_first_layer": True},
+    {"mask_first_layer": True, "vit_masks": "qkv_fc1"},
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=["first-unmasked", "first-masked", "qkv-fc1"])
 @pytest.mark.parametrize("kind", ["mlp", "cnn", "vit"])
-def test_pruned_module_equals_full_model_with_units_zeroed(kind):
-    model = _masked(kind)
+def test_pruned_module_equals_full_model_with_units_zeroed(kind, options):
+    model = _masked(kind, **options)
     gen = torch.Generator().manual_seed(1)
     keep = {
         name: torch.rand(layer.units, generator=gen) < 0.6
@@ -47,7 +58,7 @@ def test_pruned_module_equals_full_model_with_units_zeroed(kind):
 
 def test_weight_retention_of_a_hand_built_mask():
     torch.manual_seed(0)
-    model = nemo.masked_model(models.MLP(6, hidden=(5, 4), num_classes=3))
+    model = nemo.masked_model(models.MLP(6, hidden=(5, 4), num_classes=3), mask_first_layer=True)
     first, second = nemo.masked_layers(model)
     keep = {
         first: torch.tensor([1, 0, 1, 0, 0], dtype=torch.bool),
@@ -57,7 +68,12 @@ def test_weight_retention_of_a_hand_built_mask():
     by_hand = (6 * 2 + 2 * 3) / (6 * 5 + 5 * 4)
     assert nemo.weight_retention(model, module) == pytest.approx(by_hand)
     assert nemo.unit_retention(keep) == pytest.approx((2 / 5 + 3 / 4) / 2)
+    assert nemo.pooled_unit_retention(keep) == pytest.approx((2 + 3) / (5 + 4))
     assert module.head.weight.shape == (2, 3)
+    # NeMo's size: every Linear's weights and biases, head included, generators excluded
+    assert nemo.layer_parameters(module) == (6 * 2 + 2) + (2 * 3 + 3) + (3 * 2 + 2)
+    standard = models.MLP(6, hidden=(5, 4), num_classes=3)
+    assert nemo.layer_parameters(standard) == (6 * 5 + 5) + (5 * 4 + 4) + (4 * 3 + 3)
 
 
 def test_threshold_zero_with_all_classes_gives_the_full_model():
@@ -119,7 +135,7 @@ def test_each_method_adds_its_mask_loss_to_cross_entropy():
             ]
         elif method == "nemo":
             terms = [
-                config.alpha * nemo.supervised_contrastive_loss(layer.last_mask, y, config.tau)
+                config.alpha * nemo.released_contrastive_loss(layer.last_mask, y, config.tau)
                 for layer in layers
             ]
         else:
@@ -136,7 +152,7 @@ def test_objectives_train_through_fit():
     logged = {"standard": set(), "mwt": {"cohesion_loss", "coupling_loss"}, "nemo": {"contrastive_loss"}}
     for method in nemo.METHODS:
         model, history = nemo.train_nemo(
-            models.MLP((1, 8, 8), hidden=(16,), num_classes=4),
+            models.MLP((1, 8, 8), hidden=(16, 12), num_classes=4),
             Split(x, y),
             nemo.ModularConfig(method=method),
             ml.TrainConfig(epochs=2, batch_size=32, progress=False),
@@ -166,6 +182,12 @@ def test_bad_input_raises_value_error():
         nemo.collect_masks(models.MLP(4, hidden=(3,)), torch.randn(2, 4))
     with pytest.raises(ValueError, match="unknown method"):
         nemo.ModularConfig(method="splitter")
+    with pytest.raises(ValueError, match="loss"):
+        nemo.ModularConfig(loss="infonce")
+    with pytest.raises(ValueError, match="vit_masks"):
+        nemo.ModularConfig(vit_masks="q")
+    with pytest.raises(ValueError, match="mask_first_layer=True"):
+        nemo.masked_model(models.MLP(4, hidden=(3,)))
 
 
 def test_module_picker_renders_headless():
@@ -197,3 +219,124 @@ def test_subtask_accuracy_of_a_full_model_and_of_a_module():
     assert nemo.subtask_accuracy(module, split, [3, 5]) == 1.0
     wrong = _perfect_classifier([5, 3])
     assert nemo.subtask_accuracy(wrong, split, [3, 5]) == 0.0
+
+
+def _slow_released(masks: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+    """NeMo's released `loss_func_contra`, entry by entry: the 0/1 indicator multiplies the
+    similarity before the exponential, over every j (the anchor included)."""
+    n, losses = len(y), []
+    z = [m / m.norm() for m in masks]
+    for i in range(n):
+        pos = sum(torch.exp((z[i] @ z[j]) * float(y[i] == y[j]) / tau) for j in range(n))
+        neg = sum(torch.exp((z[i] @ z[j]) * float(y[i] != y[j]) / tau) for j in range(n))
+        losses.append(-torch.log((pos + 1e-8) / (pos + neg + 1e-8)))
+    return torch.stack(losses).mean()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_released_contrastive_loss_and_gradient_match_the_released_code(seed):
+    gen = torch.Generator().manual_seed(seed)
+    masks = torch.rand(9, 7, generator=gen, dtype=torch.float64).requires_grad_()
+    y = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4])  # classes 2 and 4 have one sample each
+    fast = nemo.released_contrastive_loss(masks, y, tau=0.2)
+    (grad_fast,) = torch.autograd.grad(fast, masks)
+    slow = _slow_released(masks, y, tau=0.2)
+    (grad_slow,) = torch.autograd.grad(slow, masks)
+    assert fast.item() == pytest.approx(slow.item(), rel=1e-10)
+    assert torch.allclose(grad_fast, grad_slow, atol=1e-10)
+    assert fast.item() != pytest.approx(nemo.supervised_contrastive_loss(masks, y, 0.2).item(), rel=1e-3)
+
+
+def _toy_task(seed: int = 0, n: int = 240) -> Dataset:
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 4
+    x = torch.randn(n, 1, 8, 8, generator=gen) + 1.5 * nn.functional.one_hot(y, 64).float().view(n, 1, 8, 8)
+    split = [Split(x[k::3], y[k::3]) for k in range(3)]
+    return Dataset("toy", split[0], split[1], split[2], 4, "four noisy one-hot classes")
+
+
+def test_reference_finetune_chooses_its_epoch_on_validation_never_on_test():
+    data = _toy_task()
+    model = _masked("mlp")
+    keep = {
+        name: torch.ones(layer.units, dtype=torch.bool) for name, layer in nemo.masked_layers(model).items()
+    }
+    config = nemo.FinetuneConfig(epochs=6, lr=0.05, batch_size=16)
+    clean = nemo.finetune_reference(nemo.reference_module(model, keep, (1, 2)), data, (1, 2), config)
+    poisoned_test = Split(
+        data.test.x, torch.randint(0, 4, data.test.y.shape, generator=torch.Generator().manual_seed(9))
+    )
+    poisoned = replace(data, test=poisoned_test)
+    again = nemo.finetune_reference(nemo.reference_module(model, keep, (1, 2)), poisoned, (1, 2), config)
+    assert len(clean.val_acc) == 6 and 1 <= clean.best_epoch <= 6
+    assert again.val_acc == clean.val_acc and again.best_epoch == clean.best_epoch
+    assert not nemo.masked_layers(again.module)  # generators removed, kept units fully on
+    assert again.module(data.val.x[:5]).shape == (5, 2)
+    # the kept epoch is the best on validation: the module is left there
+    val = nemo.subtask_split(data.val, (1, 2))
+    assert evaluate(again.module, val)["acc"] == pytest.approx(max(again.val_acc))
+
+
+def test_retention_at_accuracy_on_hand_built_points():
+    points = [(0.9, 0.97), (0.2, 0.80), (0.4, 0.95), (0.3, 0.94), (0.6, 0.96)]
+    assert nemo.retention_at_accuracy(points, 0.94) == 0.3
+    assert nemo.retention_at_accuracy(points, 0.95) == 0.4
+    assert nemo.retention_at_accuracy(points, 0.5) == 0.2
+    assert math.isnan(nemo.retention_at_accuracy(points, 0.99))
+    rows = [{"weight_retention": r, "val_acc": a, "test_acc": a - 0.01} for r, a in points]
+    assert nemo.matched_point(rows, 0.955)["weight_retention"] == 0.6
+
+
+def test_class_order_groups_units_by_their_first_class():
+    masks = torch.tensor([[0, 1, 0, 0, 1], [1, 0, 0, 1, 1]], dtype=torch.bool)
+    assert nemo.class_order(masks).tolist() == [1, 4, 0, 3, 2]
+
+
+def test_paired_verdict_needs_every_seed_and_a_clear_margin():
+    assert paired_verdict([0.30, 0.32, 0.31], [0.50, 0.49, 0.52]) == "smaller"
+    assert paired_verdict([0.50, 0.49, 0.52], [0.30, 0.32, 0.31]) == "larger"
+    assert paired_verdict([0.30, 0.52, 0.31], [0.50, 0.49, 0.52]) == "not distinguishable"  # one seed flips
+    assert paired_verdict([0.40, 0.30, 0.48], [0.41, 0.49, 0.49]) == "not distinguishable"  # within 2 sd
+    assert paired_verdict([0.3, math.nan], [0.5, 0.5]) == "not distinguishable"
+
+
+def test_frontiers_match_each_seed_against_its_own_standard_model():
+    def point(size, val):
+        return {"weight_retention": size, "val_acc": val}
+
+    frontiers = nemo.Frontiers(
+        {"a": [[point(0.2, 0.90), point(0.5, 0.99)], [point(0.3, 0.97), point(0.6, 0.99)]]},
+        seeds=[0, 1],
+        standard_val_acc=[1.0, 0.98],
+        standard_test_acc=[1.0, 0.98],
+    )
+    assert frontiers.sizes(tolerance=0.02) == {"a": [0.5, 0.3]}
+    no_slack = frontiers.sizes(tolerance=0.0)["a"]  # seed 0 needs 1.0, which no point reaches
+    assert math.isnan(no_slack[0]) and no_slack[1] == 0.6
+    assert frontiers.verdict("a", "a", tolerance=0.02) == "not distinguishable"
+
+
+def test_default_masks_follow_the_reference_codes():
+    mlp = nemo.masked_model(models.MLP((1, 8, 8), hidden=(16, 12, 8)))
+    assert list(nemo.masked_layers(mlp)) == ["blocks.1.0", "blocks.2.0"]  # first layer unmasked
+    vit = nemo.masked_model(models.TinyViT(8, dim=16, depth=3, heads=4))
+    names = {"attn.q", "attn.k", "attn.v", "attn.proj", "mlp.fc1", "mlp.fc2"}
+    assert set(nemo.masked_layers(vit)) == {f"blocks.{b}.{n}" for b in (2, 3) for n in names}
+    narrow = nemo.masked_model(models.TinyViT(8, dim=16, depth=2, heads=4), True, "qkv_fc1")
+    assert len(nemo.masked_layers(narrow)) == 8
+
+
+def test_finetune_config_rejects_bad_values():
+    for field, value in (("epochs", 0), ("lr", 0.0), ("optimizer", "rmsprop"), ("momentum", 1.0)):
+        with pytest.raises(ValueError, match=field):
+            nemo.FinetuneConfig(**{field: value})
+
+
+def test_threshold_sweep_keeps_fewer_units_at_higher_thresholds():
+    data = _toy_task()
+    model = _masked("mlp")
+    points = nemo.threshold_sweep(model, data, (1, 2), [0.0, 0.5, 0.9, 1.0])
+    sizes = [point["pooled_unit_retention"] for point in points]
+    assert sizes[0] == 1.0 and sizes == sorted(sizes, reverse=True) and sizes[-1] < 1.0
+    assert [point["threshold"] for point in points] == [0.0, 0.5, 0.9, 1.0]
+    assert all(0 <= point["cut_test_acc"] <= 1 and "val_acc" not in point for point in points)
