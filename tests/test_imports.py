@@ -42,6 +42,7 @@ LAYERS = {
     "checks.nb02": 4.02,
     "checks.nb03": 4.03,
     "checks.nb04": 4.04,
+    "checks.nb05": 4.05,
     "checks.nb06": 4.06,
     "checks.nb07": 4.07,
     "checks.nb08": 4.08,
