@@ -590,8 +590,10 @@ KEY_RESULTS: dict[str, str] = {
         "cutting cross-cluster weights costs {ablation_drop_e2e:.3f} (E2E) vs {ablation_drop_lambda40:.3f}"
     ),
     "05_nemo": (
-        "module {{3,5,8}} weight retention standard / MwT / NeMo {standard_358_weight_retention:.3f} / "
-        "{mwt_358_weight_retention:.3f} / {nemo_358_weight_retention:.3f}"
+        "module {{3,5,8}} at matched accuracy ({seeds} seeds), weight retention standard / MwT / NeMo "
+        "{matched_standard_mean:.3f} / {matched_mwt_mean:.3f} / {matched_nemo_mean:.3f}, KRR "
+        "{matched_standard_krr:.3f} / {matched_mwt_krr:.3f} / {matched_nemo_krr:.3f}; "
+        "MwT vs NeMo: {mwt_vs_nemo}"
     ),
     "06_bimt": (
         "wire length BIMT / L1 {indep_wire_ratio_bimt_over_l1:.2f}x; closed-form swaps {swap_speedup:.0f}x "

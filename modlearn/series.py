@@ -292,9 +292,15 @@ def readme_results_block(runs: list[dict[str, Any]]) -> str:
         )
     lines += ["", "| notebook | " + " | ".join(labels) + " |", "|---" * (len(runs) + 1) + "|"]
     for stem in stems:
-        cells = [r["notebooks"].get(stem, {}).get("key_results", "not run").replace("|", "\\|") for r in runs]
+        cells = [_key_cell(stem, r["notebooks"].get(stem)) for r in runs]
         lines.append(f"| {stem} | " + " | ".join(cells) + " |")
     return "\n".join([*lines, "", README_END])
+
+
+def _key_cell(stem: str, entry: dict[str, Any] | None) -> str:
+    """The key-results line of one notebook of a results.json, rendered with today's `KEY_RESULTS`
+    from the values that run recorded."""
+    return "not run" if entry is None else key_results(stem, entry["results"]).replace("|", "\\|")
 
 
 def _costs(notebooks_out: dict[str, dict[str, Any]]) -> str:
