@@ -593,7 +593,7 @@ KEY_RESULTS: dict[str, str] = {
         "module {{3,5,8}} at matched accuracy ({seeds} seeds), weight retention standard / MwT / NeMo "
         "{matched_standard_mean:.3f} / {matched_mwt_mean:.3f} / {matched_nemo_mean:.3f}, KRR "
         "{matched_standard_krr:.3f} / {matched_mwt_krr:.3f} / {matched_nemo_krr:.3f}; "
-        "MwT vs NeMo: {mwt_vs_nemo}"
+        "MwT's modules relative to NeMo's: {mwt_vs_nemo}"
     ),
     "06_bimt": (
         "wire length BIMT / L1 {indep_wire_ratio_bimt_over_l1:.2f}x; closed-form swaps {swap_speedup:.0f}x "

@@ -200,11 +200,16 @@ def execute_notebook(
 
 
 def write_results(
-    results: dict[str, dict[str, Any]], failed: list[str], budget: str, folder: Path
+    results: dict[str, dict[str, Any]],
+    failed: list[str],
+    budget: str,
+    folder: Path,
+    commit: str | None = None,
 ) -> list[Path]:
-    """`results.json` (every recorded value and claim verdict) and `results.md` (the same, readable)."""
+    """`results.json` (every recorded value and claim verdict) and `results.md` (the same, readable).
+    `commit`: the source the run started from (default: `source_commit()` now)."""
     folder.mkdir(parents=True, exist_ok=True)
-    run = run_description(budget, results, failed)
+    run = run_description(budget, results, failed, commit or source_commit())
     notebooks_out = {
         stem: {
             "results": dict(values),
@@ -224,7 +229,9 @@ def write_results(
     return [json_path, md_path]
 
 
-def run_description(budget: str, results: dict[str, dict[str, Any]], failed: list[str]) -> dict[str, Any]:
+def run_description(
+    budget: str, results: dict[str, dict[str, Any]], failed: list[str], commit: str
+) -> dict[str, Any]:
     """Which run this was: budget, datasets used, data folder, machine, commit, date."""
     datasets = sorted({str(r["dataset"]) for r in results.values() if "dataset" in r})
     return {
@@ -232,20 +239,25 @@ def run_description(budget: str, results: dict[str, dict[str, Any]], failed: lis
         "datasets": datasets,
         "MODLEARN_DATA": os.environ.get("MODLEARN_DATA", "(not set: embedded digits)"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
-        "commit": _git_commit(),
+        "commit": commit,
         "date": time.strftime("%Y-%m-%d"),
         "failed": failed,
     }
 
 
-def _git_commit() -> str:
+def source_commit() -> str:
+    """The checked-out commit, `+modified` when tracked files under modlearn/ or tutorials/ differ from
+    it (`unknown` outside a git checkout)."""
+    head = _git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+modified" if _git("status", "--porcelain", "--", "modlearn", "tutorials") else "")
+
+
+def _git(*args: str) -> str:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        )
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
     except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _results_markdown(run: dict[str, Any], notebooks_out: dict[str, dict[str, Any]]) -> str:
@@ -350,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             f"README.md {'updated' if changed else 'already up to date'} from {', '.join(args.update_readme)}"
         )
         return 0
-    results, failed = {}, []
+    results, failed, commit = {}, [], source_commit()
     for nb in notebooks(args.src):
         print(f"running {nb.name} at budget={args.budget} ...", flush=True)
         try:
@@ -368,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_verdicts(results))
     print("\nKey results of this run\n")
     print(format_key_results(results))
-    written = write_results(results, failed, args.budget, Path(args.results))
+    written = write_results(results, failed, args.budget, Path(args.results), commit)
     print(f"\nEvery recorded value, and the executed notebooks in {args.out}: {', '.join(map(str, written))}")
     if failed:
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")
