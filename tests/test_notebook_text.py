@@ -69,7 +69,7 @@ def test_the_check_catches_a_typed_outcome_and_accepts_labelled_numbers():
     assert unlabelled_numbers(two_paragraphs) == ["...Here E2E gives 0.93"]
 
 
-TEACHING = [p for p in notebooks(TUTORIALS) if not p.stem.startswith("00")]
+TEACHING = notebooks(TUTORIALS)
 OBJECTIVES = "By the end of this notebook you can"
 
 
