@@ -99,17 +99,23 @@ def _slow_supcon(masks: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tens
     return torch.stack(losses).mean()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_supervised_contrastive_loss_and_gradient_match_the_formula(seed):
+def _loss_and_gradient_match(fast_loss, slow_loss, seed: int, tau: float) -> torch.Tensor:
+    """Both losses on one random batch (float64; classes 2 and 4 have a single sample): equal values
+    and gradients. Returns the masks."""
     gen = torch.Generator().manual_seed(seed)
     masks = torch.rand(9, 7, generator=gen, dtype=torch.float64).requires_grad_()
-    y = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4])  # classes 2 and 4 have no positive: skipped anchors
-    fast = nemo.supervised_contrastive_loss(masks, y, tau=0.3)
+    y = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4])
+    fast, slow = fast_loss(masks, y, tau=tau), slow_loss(masks, y, tau=tau)
     (grad_fast,) = torch.autograd.grad(fast, masks)
-    slow = _slow_supcon(masks, y, tau=0.3)
     (grad_slow,) = torch.autograd.grad(slow, masks)
     assert fast.item() == pytest.approx(slow.item(), rel=1e-10)
     assert torch.allclose(grad_fast, grad_slow, atol=1e-10)
+    return masks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_supervised_contrastive_loss_and_gradient_match_the_formula(seed):
+    _loss_and_gradient_match(nemo.supervised_contrastive_loss, _slow_supcon, seed, tau=0.3)
 
 
 def test_mwt_losses_match_pairwise_cosines():
@@ -235,16 +241,10 @@ def _slow_released(masks: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Te
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_released_contrastive_loss_and_gradient_match_the_released_code(seed):
-    gen = torch.Generator().manual_seed(seed)
-    masks = torch.rand(9, 7, generator=gen, dtype=torch.float64).requires_grad_()
-    y = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4])  # classes 2 and 4 have one sample each
-    fast = nemo.released_contrastive_loss(masks, y, tau=0.2)
-    (grad_fast,) = torch.autograd.grad(fast, masks)
-    slow = _slow_released(masks, y, tau=0.2)
-    (grad_slow,) = torch.autograd.grad(slow, masks)
-    assert fast.item() == pytest.approx(slow.item(), rel=1e-10)
-    assert torch.allclose(grad_fast, grad_slow, atol=1e-10)
-    assert fast.item() != pytest.approx(nemo.supervised_contrastive_loss(masks, y, 0.2).item(), rel=1e-3)
+    masks = _loss_and_gradient_match(nemo.released_contrastive_loss, _slow_released, seed, tau=0.2)
+    y = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4])
+    released = nemo.released_contrastive_loss(masks, y, 0.2).item()
+    assert released != pytest.approx(nemo.supervised_contrastive_loss(masks, y, 0.2).item(), rel=1e-3)
 
 
 def _toy_task(seed: int = 0, n: int = 240) -> Dataset:
