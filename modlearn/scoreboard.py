@@ -8,12 +8,12 @@ metric's own library function, so the numbers are those of the notebook that int
 
 A learner adds a method or a metric with one entry:
 
-    def train_dropout(model_factory, data, steps, seed):
+    def train_plain(model_factory, data, steps, seed):  # the loop alone, as a template
         model = fresh_model(model_factory, seed)
         _, seconds = timed(lambda: fit(model, data, step_budget(steps, seed)))
         return model, seconds
 
-    METHODS["dropout"] = train_dropout
+    METHODS["plain"] = train_plain
     METRICS["dead units"] = Metric(lambda model, data: ..., higher_is_better=False)
 
 Weight metrics read `weight_layers(model)`: the Linear layers of the model's blocks (the head and
