@@ -711,14 +711,21 @@ def sparsity(model: BioMLP, threshold: float = 0.01) -> float:
 
 
 def weight_graph(model: BioMLP, threshold: float = 0.01):
-    """The |W| graph (networkx): nodes `(layer, neuron)`, edges weighted by |w| above `threshold`."""
+    """The |W| graph (networkx) of `model`'s linears: see `abs_weight_graph`."""
+    return abs_weight_graph([linear.weight for linear in _check_model(model).linears], threshold)
+
+
+def abs_weight_graph(weights: Sequence[torch.Tensor], threshold: float = 0.01):
+    """The |W| graph (networkx) of consecutive layers `weights[l]: (out, in)`: nodes `(layer, neuron)`,
+    edges weighted by |w| where |w| > `threshold` x that layer's largest |w|."""
     import networkx as nx
 
+    absolute = [w.detach().abs().float().cpu() for w in weights]
     graph = nx.Graph()
-    for l, width in enumerate(model.widths):
+    for l, width in enumerate([absolute[0].shape[1]] + [w.shape[0] for w in absolute]):
         graph.add_nodes_from((l, k) for k in range(width))
-    for l, (w, mask) in enumerate(zip(_abs_weights(model), strong_edges(model, threshold), strict=True)):
-        rows, cols = mask.nonzero(as_tuple=True)
+    for l, w in enumerate(absolute):
+        rows, cols = (w > threshold * w.max()).nonzero(as_tuple=True)
         graph.add_weighted_edges_from(
             ((l, int(c)), (l + 1, int(r)), float(w[r, c])) for r, c in zip(rows, cols, strict=True)
         )
@@ -726,10 +733,19 @@ def weight_graph(model: BioMLP, threshold: float = 0.01):
 
 
 def newman_modularity(model: BioMLP, threshold: float = 0.01) -> float:
-    """Newman modularity Q of the |W| graph split by greedy modularity maximisation (networkx)."""
+    """Newman modularity Q of `model`'s |W| graph: see `weights_modularity`."""
+    return weights_modularity([linear.weight for linear in _check_model(model).linears], threshold)
+
+
+def weights_modularity(weights: Sequence[torch.Tensor], threshold: float = 0.01) -> float:
+    """Newman modularity Q of the |W| graph of consecutive layers `weights[l]: (out, in)` (any MLP's
+    Linear weights), split by greedy modularity maximisation (networkx); 0 for a graph without edges.
+
+    Two equal components with no edge between them give Q = 1 - 2 (1/2)^2 = 0.5; c of them 1 - 1/c.
+    """
     from networkx.algorithms import community
 
-    graph = weight_graph(model, threshold)
+    graph = abs_weight_graph(weights, threshold)
     graph.remove_nodes_from([n for n, degree in dict(graph.degree()).items() if degree == 0])
     if graph.number_of_edges() == 0:
         return 0.0

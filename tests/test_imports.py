@@ -35,6 +35,7 @@ LAYERS = {
     "causal.demos": 3.4,
     "causal.plots": 3.5,
     "causal": 3.6,
+    "scoreboard": 3.5,
     "widgets": 4,
     "series": 4,
     "checks.core": 4.0,
