@@ -10,6 +10,7 @@ message that names the cell (a wait that would otherwise last until the cell tim
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -167,7 +168,7 @@ def execute_notebook(
     out = out_dir / path.name
     timeout = CELL_TIMEOUTS[budget] if timeout is None else timeout
     start = time.perf_counter()
-    with KernelWatch(idle_timeout) as watch:
+    with _kernel_environment(TQDM_DISABLE="1"), KernelWatch(idle_timeout) as watch:
         try:
             papermill.execute_notebook(
                 str(path),
@@ -199,17 +200,37 @@ def execute_notebook(
     return results
 
 
+@contextlib.contextmanager
+def _kernel_environment(**variables: str):
+    """Environment variables the kernel inherits when it starts. `TQDM_DISABLE=1`: nobody watches a
+    headless run's progress bars, and their widget messages are most of the kernel's output traffic
+    (and would be saved into the executed notebooks as frozen bars)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def write_results(
     results: dict[str, dict[str, Any]],
     failed: list[str],
     budget: str,
     folder: Path,
     commit: str | None = None,
+    retried: list[str] | None = None,
 ) -> list[Path]:
     """`results.json` (every recorded value and claim verdict) and `results.md` (the same, readable).
-    `commit`: the source the run started from (default: `source_commit()` now)."""
+    `commit`: the source the run started from (default: `source_commit()` now); `retried`: notebooks
+    run a second time after their kernel went idle."""
     folder.mkdir(parents=True, exist_ok=True)
     run = run_description(budget, results, failed, commit or source_commit())
+    run["retried"] = retried or []
     notebooks_out = {
         stem: {
             "results": dict(values),
@@ -342,6 +363,17 @@ def update_readme(readme: str | Path, result_files: list[str | Path]) -> bool:
     return new != text
 
 
+def _execute_retrying_once_if_idle(nb: Path, out: str, budget: str, retried: list[str]) -> NotebookResults:
+    """`execute_notebook`; a notebook whose kernel went idle mid-cell (`KernelIdleError`) runs once
+    more, and its name is added to `retried` (reported in results.json: the run is not hidden)."""
+    try:
+        return execute_notebook(nb, out, budget)
+    except KernelIdleError as err:
+        print(f"  {err}\n  running {nb.name} once more (this is reported in results.json)", flush=True)
+        retried.append(nb.name)
+        return execute_notebook(nb, out, budget)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every tutorial notebook and print its results.")
     parser.add_argument("--budget", default="cpu", choices=BUDGETS)
@@ -362,11 +394,11 @@ def main(argv: list[str] | None = None) -> int:
             f"README.md {'updated' if changed else 'already up to date'} from {', '.join(args.update_readme)}"
         )
         return 0
-    results, failed, commit = {}, [], source_commit()
+    results, failed, retried, commit = {}, [], [], source_commit()
     for nb in notebooks(args.src):
         print(f"running {nb.name} at budget={args.budget} ...", flush=True)
         try:
-            results[nb.stem] = execute_notebook(nb, args.out, args.budget)
+            results[nb.stem] = _execute_retrying_once_if_idle(nb, args.out, args.budget, retried)
         except Exception as err:  # report every notebook, then fail
             failed.append(nb.name)
             print(f"  FAILED: {type(err).__name__}: {str(err)[:2000]}")
@@ -380,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_verdicts(results))
     print("\nKey results of this run\n")
     print(format_key_results(results))
-    written = write_results(results, failed, args.budget, Path(args.results), commit)
+    written = write_results(results, failed, args.budget, Path(args.results), commit, retried)
     print(f"\nEvery recorded value, and the executed notebooks in {args.out}: {', '.join(map(str, written))}")
     if failed:
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")

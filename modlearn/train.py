@@ -266,6 +266,12 @@ class _CallableHook(Hook):
 # --------------------------------------------------------------------------- the loop
 
 
+def show_progress(config: TrainConfig) -> bool:
+    """`config.progress`, unless the environment sets `TQDM_DISABLE` (as headless runs of the series do:
+    nobody watches their bars)."""
+    return config.progress and os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true", "yes")
+
+
 def fit(
     model: nn.Module,
     data: Dataset | Split | Sequence[torch.Tensor],
@@ -332,7 +338,7 @@ def fit(
         total=total,
         initial=state.step,
         desc=config.desc,
-        disable=not config.progress,
+        disable=not show_progress(config),
         leave=False,
         dynamic_ncols=True,
     )

@@ -127,3 +127,60 @@ def test_strict_run_fails_when_a_claim_does_not_hold(tmp_path, monkeypatch):
     assert main([*argv, "--strict"]) == 1
     values["x"] = 0.5
     assert main([*argv, "--strict"]) == 0
+
+
+def test_headless_kernels_hide_progress_bars_and_the_runner_restores_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    path = _notebook(
+        tmp_path,
+        "env.ipynb",
+        "import os\nimport modlearn as ml\nml.record('tqdm_disable', os.environ.get('TQDM_DISABLE'))",
+        "ml.record('bar_shown', ml.train.show_progress(ml.TrainConfig()))",
+    )
+    results = execute_notebook(path, tmp_path / "out")
+    assert results == {"tqdm_disable": "1", "bar_shown": False}
+    import os
+
+    assert "TQDM_DISABLE" not in os.environ
+
+
+def test_fit_progress_follows_its_config_and_the_environment(monkeypatch, capsys):
+    import torch
+
+    import modlearn as ml
+
+    splits = (ml.data.Split(torch.randn(32, 1, 2, 2), torch.randint(0, 2, (32,))) for _ in range(3))
+    data = ml.data.Dataset("toy", *splits, 2, "random toy data")
+
+    def bar_shown(**config) -> bool:
+        model = ml.make_model("mlp", (1, 2, 2), 2, hidden=(8,))
+        ml.fit(model, data, ml.TrainConfig(epochs=None, max_steps=2, batch_size=16, **config))
+        return "2/2" in capsys.readouterr().err
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert bar_shown(progress=True) and not bar_shown(progress=False)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert not bar_shown(progress=True)
+
+
+def test_a_notebook_whose_kernel_went_idle_runs_once_more_and_is_reported(tmp_path, monkeypatch):
+    import modlearn.series as series
+
+    (tmp_path / "src").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "src" / "99_fake.ipynb")
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) in failing:
+            raise KernelIdleError("99_fake.ipynb: cell 3 was still running but ...")
+        return series.NotebookResults({"x": 1})
+
+    monkeypatch.setattr(series, "execute_notebook", flaky)
+    argv = ["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--results", str(tmp_path)]
+    failing = {1}
+    assert main(argv) == 0 and len(calls) == 2
+    assert json.loads((tmp_path / "results.json").read_text())["run"]["retried"] == ["99_fake.ipynb"]
+    calls.clear()
+    failing = {1, 2}
+    assert main(argv) == 1, "a second idle kernel fails the notebook"
