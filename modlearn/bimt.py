@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from .data import Dataset, num_batches
+from .models import MLP
 from .train import (
     CrossEntropy,
     History,
@@ -541,6 +542,71 @@ class Snapshots(Hook):
         model = copy.deepcopy(self._model).cpu()
         model.load_state_dict(self.states[index])
         return model
+
+
+@torch.no_grad()
+def optimise_layout(model: BioMLP, weight_factor: float = 1.0, max_rounds: int = 200) -> int:
+    """Swap neurons (every site a candidate, closed-form gains) until no swap shortens the wires or
+    `max_rounds` rounds have run; returns the number of swaps. The function is unchanged."""
+    _check_model(model)
+    top_k = max(model.num_sites(layer) for layer in range(model.num_layers))
+    swaps = 0
+    for _ in range(max_rounds):
+        made = len(swap_round(model, top_k, weight_factor))
+        swaps += made
+        if not made:
+            break
+    return swaps
+
+
+# --------------------------------------------------------------------------- plain MLPs
+
+
+def from_mlp(model: MLP, geometry: str | Sequence[torch.Tensor] = "1d", spacing: float = 0.1) -> BioMLP:
+    """A `BioMLP` computing what `model` (an `ml.models.MLP`) computes: the same widths, weights,
+    biases and activation, neuron k of every layer at site k of `geometry`."""
+    check_type("model", model, MLP, owner="from_mlp", hint="pass an ml.models.MLP")
+    linears = [next(m for m in block if isinstance(m, nn.Linear)) for block in model.blocks] + [model.head]
+    bio = BioMLP(model.widths, geometry, type(model.blocks[0][-1]), spacing=spacing)
+    with torch.no_grad():
+        for mine, theirs in zip(bio.linears, linears, strict=True):
+            mine.weight.copy_(theirs.weight)
+            mine.bias.copy_(theirs.bias)
+    return bio.to(model.head.weight.device)
+
+
+def to_mlp(model: BioMLP) -> MLP:
+    """An `ml.models.MLP` computing what `model` computes, its input and output orders folded into
+    the first and last weights (hidden neurons keep their sites' order). No token embedding."""
+    _check_model(model)
+    if model.embedding is not None or max(model.folds) > 1:
+        raise ValueError("to_mlp: a BioMLP with a token embedding or folds has no plain-MLP twin")
+    mlp = MLP(model.widths[0], model.widths[1:-1], model.widths[-1], type(model.activation))
+    linears = [block[-2] for block in mlp.blocks] + [mlp.head]
+    inputs, outputs = torch.argsort(model.in_perm.cpu()), torch.argsort(model.out_perm.cpu())
+    with torch.no_grad():
+        for l, (mine, theirs) in enumerate(zip(linears, model.linears, strict=True)):
+            weight, bias = theirs.weight.detach().cpu(), theirs.bias.detach().cpu()
+            if l == 0:
+                weight = weight[:, inputs]
+            if l == len(linears) - 1:
+                weight, bias = weight[outputs], bias[outputs]
+            mine.weight.copy_(weight)
+            mine.bias.copy_(bias)
+    return mlp.to(model.in_perm.device)
+
+
+def layout_wire_length(weights: Sequence[torch.Tensor], weight_factor: float = 1.0) -> float:
+    """`wire_length` of consecutive layers `weights[l]: (out, in)` on a 1-D geometry after
+    `optimise_layout`: how short the wires of these weights can be made by moving neurons alone
+    (any network, so that a trained layout is no advantage)."""
+    widths = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+    bio = BioMLP(widths, "1d")
+    with torch.no_grad():
+        for linear, weight in zip(bio.linears, weights, strict=True):
+            linear.weight.copy_(weight.detach().float().cpu())
+    optimise_layout(bio, weight_factor)
+    return wire_length(bio)
 
 
 # --------------------------------------------------------------------------- training

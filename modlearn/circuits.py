@@ -46,7 +46,11 @@ class LinearNet:
     """An MLP as circuit discovery sees it: float64 copies of its weights.
 
     `weights[l]: (n_{l+1}, n_l)`, `biases[l]: (n_{l+1},)`; `prepare(x) -> h_0: (batch, n_0)`;
-    the model's output `k` is the last layer's neuron `output_order[k]`.
+    the model's output `k` is the last layer's neuron `output_order[k]`. `gates` (optional) gives,
+    for model inputs `x`, one `(batch, n_{l+1})` multiplier per hidden linear `l` (None: ungated),
+    applied to the pre-activation: `h_{l+1} = act(g_l * z_l)`. Input-dependent masks (NeMo/MwT)
+    are gates; the circuit treats them as fixed inputs, computed once on the clean batch and once
+    on the corrupted one, so patching an edge never changes a mask.
     """
 
     weights: list[torch.Tensor]
@@ -54,6 +58,13 @@ class LinearNet:
     activation: Callable[[torch.Tensor], torch.Tensor]
     prepare: Callable[[torch.Tensor], torch.Tensor]
     output_order: torch.Tensor
+    gates: Callable[[torch.Tensor], list[torch.Tensor | None]] | None = None
+
+    def gates_for(self, x: torch.Tensor) -> list[torch.Tensor | None]:
+        """The gate of every hidden linear for model inputs `x` (None where ungated), float64."""
+        if self.gates is None:
+            return [None] * (len(self.weights) - 1)
+        return [None if g is None else g.detach().double() for g in self.gates(x)]
 
     @property
     def widths(self) -> list[int]:
@@ -149,6 +160,7 @@ class PatchingProblem:
         _check_inputs(self.net, clean, corrupt, output, metric, ablation)
         self.metric_name, self.ablation, self.output = metric, ablation, output
         self.h0 = self.net.prepare(clean)
+        self.gates = self.net.gates_for(clean)
         self.full = self.run(self.all_edges(), refs=None)
         self.refs = self._references(corrupt)
         self.targets = self._target_nodes()
@@ -188,7 +200,12 @@ class PatchingProblem:
         source = (
             self.full
             if corrupt is None
-            else self.run(self.all_edges(), h0=self.net.prepare(corrupt), refs=None)
+            else self.run(
+                self.all_edges(),
+                h0=self.net.prepare(corrupt),
+                refs=None,
+                gates=self.net.gates_for(corrupt),
+            )
         )
         if self.ablation == "mean":
             return [h.mean(dim=0, keepdim=True) for h in source.h[:-1]]
@@ -203,20 +220,35 @@ class PatchingProblem:
             return F.linear(h, w, b)
         return patched_linear(h, w, b, mask, refs[layer])
 
+    def activate(
+        self,
+        layer: int,
+        z: torch.Tensor,
+        receivers: torch.Tensor | None = None,
+        gates: list[torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
+        """The activation after hidden linear `layer`: `act(g * z)` with the clean batch's gate `g`
+        (or `gates[layer]`). `z: (..., batch, n)`, or `(c, batch)` for the `receivers` only."""
+        gate = (self.gates if gates is None else gates)[layer]
+        if gate is None:
+            return self.net.activation(z)
+        return self.net.activation(z * (gate if receivers is None else gate[:, receivers].T))
+
     def run(
         self,
         masks: list[torch.Tensor],
         h0: torch.Tensor | None = None,
         refs: list[torch.Tensor] | None | str = "self",
+        gates: list[torch.Tensor | None] | None = None,
     ) -> _State:
-        """Forward pass of the circuit `masks` on the clean batch (or `h0`)."""
+        """Forward pass of the circuit `masks` on the clean batch (or on `h0`, whose gates are `gates`)."""
         refs = self.refs if isinstance(refs, str) else refs
         h = [self.h0 if h0 is None else h0]
         z = [h[0]]
         last = len(self.net.weights) - 1
         for layer, mask in enumerate(masks):
             z.append(self.masked_linear(layer, h[-1], mask, refs))
-            h.append(z[-1] if layer == last else self.net.activation(z[-1]))
+            h.append(z[-1] if layer == last else self.activate(layer, z[-1], gates=gates))
         return _State(h, z)
 
     def metric(self, out: torch.Tensor) -> torch.Tensor:
@@ -271,11 +303,11 @@ class PatchingProblem:
             out = state.out.expand(len(receivers), -1, -1).clone()
             out[torch.arange(len(receivers)), :, receivers] = z_new
             return self.metric(out)
-        delta = self.net.activation(z_new) - state.h[layer + 1][:, receivers].T  # (c, B)
+        delta = self.activate(layer, z_new, receivers) - state.h[layer + 1][:, receivers].T  # (c, B)
         kept_out = (masks[layer + 1] * self.net.weights[layer + 1])[:, receivers].T  # (c, n_{l+2})
         z = state.z[layer + 2] + delta[:, :, None] * kept_out[:, None, :]
         for above in range(layer + 2, len(self.net.weights)):
-            z = self.masked_linear(above, self.net.activation(z), masks[above], self.refs)
+            z = self.masked_linear(above, self.activate(above - 1, z), masks[above], self.refs)
         return self.metric(z)
 
     def edge_effects(
@@ -564,7 +596,7 @@ def attribution_scores(problem: PatchingProblem) -> list[torch.Tensor]:
     net, state = problem.net, problem.full
     zs = [F.linear(state.h[0], net.weights[0], net.biases[0]).requires_grad_(True)]
     for w, b in zip(net.weights[1:], net.biases[1:], strict=True):
-        zs.append(F.linear(net.activation(zs[-1]), w, b))
+        zs.append(F.linear(problem.activate(len(zs) - 1, zs[-1]), w, b))
     readout = _readout(problem, zs[-1])
     grads = [torch.zeros_like(z) for z in zs]
     for k in range(readout.shape[1]):
@@ -642,6 +674,20 @@ def edges_at_faithfulness(circuits: Sequence[Circuit], level: float) -> int | No
     """The fewest edges among `circuits` whose faithfulness is at least `level` (None if none is)."""
     sizes = [c.edges for c in circuits if c.faithfulness >= level]
     return min(sizes) if sizes else None
+
+
+def edges_for_faithfulness(problem: PatchingProblem, level: float, taus: Sequence[float]) -> Circuit:
+    """ACDC at each threshold of `taus`, in the order given (largest first: smallest circuits, fastest
+    runs), up to the first circuit whose faithfulness reaches `level`; that circuit, or the last one
+    tried when none does (put `tau = 0`, which keeps every edge with an effect, last)."""
+    check_type("taus", taus, (list, tuple), owner="edges_for_faithfulness", hint="pass e.g. (1e-2, 1e-3, 0)")
+    if not taus:
+        raise ValueError("edges_for_faithfulness(taus=()): taus must list at least one threshold")
+    for tau in taus:
+        circuit = acdc(problem, tau)
+        if circuit.faithfulness >= level:
+            break
+    return circuit
 
 
 def circuit_overlap(a: Circuit, b: Circuit) -> int:
