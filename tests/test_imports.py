@@ -47,6 +47,7 @@ LAYERS = {
     "checks.nb06": 4.06,
     "checks.nb07": 4.07,
     "checks.nb08": 4.08,
+    "checks.nb09": 4.09,
     "checks": 4.9,
     "__init__": 5,
 }

@@ -5,7 +5,7 @@ explains the first difference; `solution(name)` is the reference; `EXERCISES` li
 of the series (name -> `Exercise`: notebook, title, difficulty, minutes, reference, cases).
 """
 
-from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08
+from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09
 from .core import (
     EXERCISES,
     FAILED,
@@ -51,6 +51,7 @@ __all__ = [
     "nb06",
     "nb07",
     "nb08",
+    "nb09",
     "register",
     "solution",
     "two_layer_loss",
