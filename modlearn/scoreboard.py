@@ -160,6 +160,13 @@ def step_memory(model: nn.Module, objective: Objective, data: Dataset, train: Tr
 # --------------------------------------------------------------------------- methods
 
 
+def train_e2e(model_factory: ModelFactory, data: Dataset, config: TrainConfig) -> Outcome:
+    """The baseline: the plain loop (`fit`), one global backward pass per step."""
+    model = fresh_model(model_factory, config.seed)
+    _, seconds = timed(lambda: fit(model, data, config))
+    return Outcome(model, seconds, step_memory(model, CrossEntropy(), data, config))
+
+
 def local_method(mode: str) -> Method:
     """`local.train_local` with `mode` and `MODULES` modules. Greedy spends `max_steps / MODULES`
     per module, so every method takes the same number of optimizer steps. The trained model is
@@ -263,7 +270,7 @@ def modular_method(method: str) -> Method:
 
 
 METHODS: dict[str, Method] = {
-    "e2e": local_method("e2e"),
+    "e2e": train_e2e,
     "greedy": local_method("greedy"),
     "dgl": local_method("dgl"),
     "ff": local_method("ff"),
@@ -662,3 +669,63 @@ def plot_rank_correlations(rho: Mapping[str, Mapping[str, float]]):
     ax.set_title("do the metrics agree across all trained models?", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- reading the scoreboard
+
+SHORT = {
+    "test accuracy": "acc",
+    "clusterability C": "C",
+    "cut cost": "cut",
+    "Newman Q": "Q",
+    "wire length": "wire",
+    "module size": "module",
+    "circuit edges": "edges",
+    "train seconds": "seconds",
+    "activation MB": "memory_mb",
+}
+"""Short names of the metrics and costs, for recorded values (`<method>_<short>`)."""
+WEIGHT_METRICS = ("clusterability C", "cut cost", "Newman Q", "wire length")
+"""Metrics that read the weights as a graph (notebooks 04 and 06)."""
+FUNCTION_METRICS = ("module size", "circuit edges")
+"""Metrics that ask what the network computes with which parts (notebooks 05 and 07)."""
+
+
+def oriented(rho: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """`rank_correlations` with each metric's direction applied: +1 means the two metrics call the
+    same models better (more modular), -1 that one's best are the other's worst."""
+    better = directions()
+    sign = {k: 1.0 if better[k] else -1.0 for k in rho}
+    return {a: {b: rho[a][b] * sign[a] * sign[b] for b in rho[a]} for a in rho}
+
+
+def family_agreement(
+    rho: Mapping[str, Mapping[str, float]], first: Sequence[str], second: Sequence[str]
+) -> float:
+    """Mean oriented rho over the pairs of one metric of `first` and another of `second` (NaN pairs
+    skipped): how far the two families of metrics agree on which models are modular."""
+    agreement = oriented(rho)
+    values = [agreement[a][b] for a in first for b in second if a != b and not math.isnan(agreement[a][b])]
+    return float(np.mean(values)) if values else math.nan
+
+
+def best_method(summary: Mapping[str, Mapping[str, tuple[float, float]]], metric: str) -> str:
+    """The method whose mean is the best for `metric` (NaN means skipped)."""
+    better = directions()[metric]
+    means = {m: row[metric][0] for m, row in summary.items() if not math.isnan(row[metric][0])}
+    return (max if better else min)(means, key=means.get)
+
+
+def markdown_table(summary: Mapping[str, Mapping[str, tuple[float, float]]], seeds: int) -> str:
+    """The scoreboard as a markdown table: a row per method, `mean ± sd` over `seeds` per metric."""
+    metrics = list(next(iter(summary.values())))
+    better = directions()
+    head = ["method"] + [f"{k} {'↑' if better[k] else '↓'}" for k in metrics]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for method, row in summary.items():
+        cells = [
+            "n/a" if math.isnan(mean) else (f"{mean:.3g}" if math.isnan(sd) else f"{mean:.3g} ± {sd:.2g}")
+            for mean, sd in row.values()
+        ]
+        lines.append(f"| {NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nmean ± sd over {seeds} seed(s); ↑ higher is better, ↓ lower is better"

@@ -1,86 +1,193 @@
-"""The scoreboard: every metric on hand-built networks with known answers, the registries, training."""
+"""The scoreboard: every metric on a hand-built network with known answers, the registries, training."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
-from modlearn.bimt import weights_modularity
+from modlearn import bimt, circuits
 from modlearn.data import Dataset, Split, load_dataset
 from modlearn.models import MLP
+from modlearn.nemo import ModularConfig, train_nemo
 from modlearn.scoreboard import (
+    COSTS,
     METHODS,
     METRICS,
+    NAMES,
+    budget,
+    circuit_problem,
+    family_agreement,
     fresh_model,
+    markdown_table,
+    masked_linear_net,
+    matched_module,
+    normalise,
     rank_correlations,
+    retained_weights,
     score,
+    scoreboard_mlp,
+    summarize,
     train_all,
+    unit_activity,
     weight_layers,
 )
+from modlearn.train import TrainConfig, fit
 
-BLOCKS = 4
-
-
-def group_sum_task(n: int = 256, seed: int = 0) -> Dataset:
-    """16 inputs in 4 groups of 4; the label is the group with the largest sum."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 4, 4, generator=generator)
-    split = Split(x, x.flatten(1).view(n, BLOCKS, 4).sum(-1).argmax(1))
-    return Dataset("groups", split, split, split, BLOCKS, "label = the input group with the largest sum")
+CLASSES_N, PIXELS, UNITS = 10, 2, 2  # ten classes, each with its own 2 input pixels and 2 units per layer
 
 
-def block_diagonal(rows: int, cols: int) -> torch.Tensor:
-    """`(BLOCKS * rows, BLOCKS * cols)`: ones on the diagonal blocks, zeros elsewhere."""
-    return torch.block_diag(*[torch.ones(rows, cols)] * BLOCKS)
+def class_groups_task(n_per_class: int = 40, seed: int = 0) -> Dataset:
+    """Class c lights up its own two input pixels (uniform in [0.5, 1]); every other pixel is 0."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(CLASSES_N).repeat_interleave(n_per_class)
+    x = torch.zeros(len(y), CLASSES_N * PIXELS)
+    for c in range(CLASSES_N):
+        rows = y == c
+        x[rows, c * PIXELS : (c + 1) * PIXELS] = 0.5 + 0.5 * torch.rand(int(rows.sum()), PIXELS, generator=gen)
+    split = Split(x.view(len(y), 1, 4, 5), y)
+    return Dataset("groups", split, split, split, CLASSES_N, "class c lights its own two pixels")
 
 
-def disjoint_blocks() -> MLP:
-    """An MLP of 4 disjoint modules: module c reads input group c and drives class c only."""
-    model = MLP((1, 4, 4), hidden=(8, 8), num_classes=BLOCKS)
+def disjoint_modules() -> MLP:
+    """Ten disjoint modules: module c reads class c's pixels, has 2 units per layer, drives logit c."""
+    model = MLP((1, 4, 5), hidden=(CLASSES_N * UNITS, CLASSES_N * UNITS), num_classes=CLASSES_N)
+    blocks = (
+        torch.block_diag(*[torch.ones(UNITS, PIXELS)] * CLASSES_N),
+        torch.block_diag(*[torch.ones(UNITS, UNITS)] * CLASSES_N),
+        torch.block_diag(*[torch.ones(1, UNITS)] * CLASSES_N),
+    )
     with torch.no_grad():
-        for linear, weight in zip(
-            (model.blocks[0][1], model.blocks[1][0], model.head),
-            (block_diagonal(2, 4), block_diagonal(2, 2), block_diagonal(1, 2)),
-            strict=True,
-        ):
+        for linear, weight in zip((model.blocks[0][1], model.blocks[1][0], model.head), blocks, strict=True):
             linear.weight.copy_(weight)
             linear.bias.zero_()
     return model
 
 
-# Four modules, measured by hand: C = 1 (no weight between clusters), the cut removes nothing, and
-# Newman Q of c equal disconnected components is 1 - c (1/c)^2, here 1 - 4/16.
-KNOWN = {"test accuracy": 1.0, "clusterability C": 1.0, "cut cost": 0.0, "Newman Q": 0.75}
+# Measured by hand. C = 1 and the cut costs nothing (no weight between modules, and k = 4 clusters
+# each hold whole modules); Newman Q of 10 equal disconnected components is 1 - 10 (1/10)^2 = 0.9.
+# Module {3, 5, 8}: 6 of the 20 units of each layer; every input is kept, so the weights kept are
+# 20 * 6 + 6 * 6 of 20 * 20 + 20 * 20. The circuit of class 3 is module 3: 2 x 2 + 2 x 2 + 2 edges.
+KNOWN = {
+    "test accuracy": 1.0,
+    "clusterability C": 1.0,
+    "cut cost": 0.0,
+    "Newman Q": 0.9,
+    "module size": (20 * 6 + 6 * 6) / (20 * 20 + 20 * 20),
+    "circuit edges": 10.0,
+}
 
 
-def test_every_metric_on_disjoint_blocks_has_its_known_answer():
-    assert set(KNOWN) == set(METRICS), "every registered metric needs a known answer here"
-    scores = score({"blocks": disjoint_blocks()}, group_sum_task())["blocks"]
+def test_every_metric_on_disjoint_modules_has_its_known_answer():
+    assert set(KNOWN) | {"wire length"} == set(METRICS), "every registered metric needs a known answer here"
+    scores = score({"modules": disjoint_modules()}, class_groups_task(), metrics=list(KNOWN))["modules"]
     assert scores == pytest.approx(KNOWN, abs=1e-6)
 
 
-def test_newman_q_of_two_equal_disconnected_blocks_is_one_half():
-    weights = [
-        torch.block_diag(torch.ones(3, 5), torch.ones(3, 5)),
-        torch.block_diag(*[torch.ones(2, 3)] * 2),
+def test_wire_length_after_swaps_shortens_a_shuffled_layout_and_keeps_an_optimal_one():
+    model, data = disjoint_modules(), class_groups_task()
+    measure = METRICS["wire length"].measure
+    blocks = bimt.BioMLP([20, 20, 20], "1d")  # the blocks' layers alone, as the metric reads them
+    with torch.no_grad():
+        for mine, theirs in zip(blocks.linears, (model.blocks[0][1], model.blocks[1][0]), strict=True):
+            mine.weight.copy_(theirs.weight)
+    ordered = bimt.wire_length(blocks)  # each module's units sit next to its inputs: no swap helps
+    assert measure(model, data) == pytest.approx(ordered)
+    shuffled = bimt.from_mlp(model)
+    gen = torch.Generator().manual_seed(0)
+    for layer in (1, 2):
+        shuffled.permute_layer(layer, torch.randperm(CLASSES_N * UNITS, generator=gen))
+    scrambled = bimt.to_mlp(shuffled)
+    assert torch.allclose(scrambled(data.test.x), model(data.test.x), atol=1e-6)
+    raw = bimt.wire_length(bimt.from_mlp(scrambled))
+    assert measure(scrambled, data) < 0.5 * raw  # the swaps undo most of the shuffle (a local search)
+
+
+def test_circuits_of_two_classes_share_no_edge_and_unit():
+    model, data = disjoint_modules(), class_groups_task()
+    found = [
+        circuits.edges_for_faithfulness(circuit_problem(model, data, label), 0.95, (1e-2, 1e-3, 0.0))
+        for label in (3, 5)
     ]
-    assert weights_modularity(weights) == pytest.approx(0.5, abs=1e-9)
+    assert all(c.faithfulness >= 0.95 for c in found)
+    assert not any((a & b).any() for a, b in zip(found[0].masks, found[1].masks, strict=True))
+    assert circuits.circuit_overlap(*found) == 0
 
 
 def test_a_dense_random_network_is_far_from_the_modular_answers():
     torch.manual_seed(0)
-    scores = score({"dense": MLP((1, 4, 4), hidden=(8, 8), num_classes=BLOCKS)}, group_sum_task())["dense"]
+    dense = MLP((1, 4, 5), hidden=(20, 20), num_classes=CLASSES_N)
+    fit(dense, class_groups_task(), TrainConfig(epochs=None, max_steps=150, lr=1e-2, progress=False))
+    scores = score({"dense": dense}, class_groups_task())["dense"]
+    assert scores["test accuracy"] > 0.9
     assert scores["clusterability C"] < 0.7
-    assert scores["Newman Q"] < 0.5
+    assert scores["Newman Q"] < 0.6
+    assert scores["module size"] > KNOWN["module size"] + 0.1
+    assert scores["circuit edges"] > 2 * KNOWN["circuit edges"]
 
 
-def test_score_covers_every_metric_for_every_model():
+def test_retained_weights_counts_weights_with_both_ends_kept():
+    keep = {"block0": torch.tensor([True, False, True]), "block1": torch.tensor([True, False])}
+    # widths 4 -> 3 -> 2: 4 * 2 of 12, then 2 * 1 of 6
+    assert retained_weights(keep, [4, 3, 2]) == pytest.approx((4 * 2 + 2 * 1) / (12 + 6))
+
+
+def test_module_activity_of_a_masked_model_needs_the_mask_on():
+    data = class_groups_task()
     torch.manual_seed(0)
-    models = {"blocks": disjoint_blocks(), "dense": MLP((1, 4, 4), hidden=(8, 8), num_classes=BLOCKS)}
-    scores = score(models, group_sum_task())
-    assert set(scores) == set(models)
-    assert all(set(row) == set(METRICS) for row in scores.values())
-    assert set(score(models, group_sum_task(), metrics=["Newman Q"])["dense"]) == {"Newman Q"}
+    masked, _ = train_nemo(
+        MLP((1, 4, 5), hidden=(20, 20), num_classes=CLASSES_N),
+        data,
+        ModularConfig(method="nemo"),
+        TrainConfig(epochs=None, max_steps=30, progress=False),
+    )
+    activity = unit_activity(masked, data.train)
+    with torch.no_grad():
+        masked(data.train.x)
+    mask = masked.blocks[1][0].last_mask
+    assert not (activity["block1"] & (mask == 0)).any(), "a unit whose mask is off cannot be on"
+    assert matched_module(masked, data)["weight_retention"] <= 1.0
+
+
+def test_gated_circuit_reproduces_the_masked_model_and_holds_its_masks():
+    data = class_groups_task()
+    torch.manual_seed(0)
+    masked, _ = train_nemo(
+        MLP((1, 4, 5), hidden=(20, 20), num_classes=CLASSES_N),
+        data,
+        ModularConfig(method="mwt"),
+        TrainConfig(epochs=None, max_steps=30, progress=False),
+    )
+    problem = circuit_problem(masked, data, 3)
+    clean = circuits.class_batches(data.test.x, data.test.y, 3, n=32)[0]
+    with torch.no_grad():
+        expected = masked.eval()(clean).double()
+    full = circuits.circuit_output(problem, circuits.Circuit(problem.all_edges(), 0.0, "full"))
+    assert torch.allclose(full, expected, atol=1e-5)
+    net = masked_linear_net(masked)
+    ungated = circuits.LinearNet(net.weights, net.biases, net.activation, net.prepare, net.output_order)
+    with torch.no_grad():
+        plain = circuits.PatchingProblem(ungated, clean, clean.flip(0), output=3).full.out
+    assert not torch.allclose(plain, expected, atol=1e-3), "without its gates the net is another function"
+
+
+def test_to_mlp_and_from_mlp_keep_the_function():
+    torch.manual_seed(0)
+    model, x = MLP((1, 4, 5), hidden=(6, 6), num_classes=3), torch.randn(8, 1, 4, 5)
+    bio = bimt.from_mlp(model)
+    bio.permute_layer(0, torch.randperm(20))
+    bio.permute_layer(1, torch.randperm(6))
+    bio.permute_layer(3, torch.randperm(3))
+    assert torch.allclose(bio(x.flatten(1)), model(x), atol=1e-6)
+    assert torch.allclose(bimt.to_mlp(bio)(x), model(x), atol=1e-6)
+
+
+def test_normalise_points_the_best_value_to_one():
+    assert normalise([1.0, 3.0, 2.0], higher_is_better=True) == [0.0, 1.0, 0.5]
+    assert normalise([1.0, 3.0, 2.0], higher_is_better=False) == [1.0, 0.0, 0.5]
+    assert normalise([2.0, 2.0], higher_is_better=True) == [0.5, 0.5]
+    assert math.isnan(normalise([1.0, math.nan, 2.0], True)[1])
 
 
 def test_rank_correlations_are_one_on_the_diagonal_and_minus_one_for_a_negation():
@@ -96,29 +203,70 @@ def test_rank_correlations_are_one_on_the_diagonal_and_minus_one_for_a_negation(
     assert abs(rho["a"]["b"]) < 1.0
 
 
-def test_train_all_returns_a_trained_model_per_method_and_seed():
+def test_rank_correlations_skip_undefined_values_and_family_agreement_orients():
+    scores = {
+        "m0": {"clusterability C": 0.9, "cut cost": 0.0, "circuit edges": math.nan},
+        "m1": {"clusterability C": 0.5, "cut cost": 0.3, "circuit edges": 100.0},
+        "m2": {"clusterability C": 0.3, "cut cost": 0.6, "circuit edges": 300.0},
+        "m3": {"clusterability C": 0.4, "cut cost": 0.4, "circuit edges": 200.0},
+    }
+    rho = rank_correlations(scores)
+    assert rho["clusterability C"]["cut cost"] == pytest.approx(-1.0)
+    assert rho["clusterability C"]["circuit edges"] == pytest.approx(-1.0)  # over m1..m3 only
+    # high C and a low cut are both "better": oriented, they agree
+    assert family_agreement(rho, ["clusterability C"], ["cut cost"]) == pytest.approx(1.0)
+
+
+def test_train_all_trains_every_method_from_the_same_weights_and_scores_every_metric():
     data = load_dataset("digits")
 
     def factory() -> MLP:
-        return MLP(data.input_shape, hidden=(8, 8, 8, 8), num_classes=data.num_classes)
+        return scoreboard_mlp(data, width=16)
 
-    runs = train_all(factory, data, steps=5, seeds=(0, 1))
-    assert set(runs) == {f"{method}/{seed}" for method in METHODS for seed in (0, 1)}
+    runs = train_all(factory, data, steps=16, seeds=(0,))
+    assert set(runs) == {f"{method}/0" for method in METHODS} and set(NAMES) == set(METHODS)
+    start = fresh_model(factory, 0).blocks[0][1].weight
     for label, run in runs.items():
-        start = fresh_model(factory, run.seed).blocks[0][1].weight
         first = run.model.get_submodule(weight_layers(run.model)[0]).weight
-        assert run.seconds > 0
-        assert not torch.equal(first.detach().cpu(), start.detach()), (
-            f"{label} left its first layer untrained"
-        )
+        assert run.seconds > 0 and run.activation_bytes > 0
+        assert first.shape == start.shape
+        assert not torch.equal(first.detach().cpu(), start.detach()), f"{label} left its first layer untrained"
+    scores = score(runs, data)
+    assert all(set(row) == set(METRICS) | set(COSTS) for row in scores.values())
+    assert math.isnan(scores["ff/0"]["circuit edges"]), "Forward-Forward has no output neuron to explain"
+    memory = {label: row["activation MB"] for label, row in scores.items()}
+    assert memory["dgl/0"] < memory["e2e/0"] < memory["nemo/0"]
+    table = markdown_table(summarize(scores), 1)
+    assert all(NAMES[m] in table for m in METHODS) and "n/a" in table
+
+
+def test_every_method_takes_the_step_budget(monkeypatch):
+    data, steps = load_dataset("digits"), []
+
+    def counting(step):
+        def counted(self, *args, **kwargs):
+            steps.append(1)
+            return step(self, *args, **kwargs)
+
+        return counted
+
+    for optimizer in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
+        monkeypatch.setattr(optimizer, "step", counting(optimizer.step))
+    counted = {}
+    for method in METHODS:
+        steps.clear()
+        METHODS[method](lambda: scoreboard_mlp(data, width=8), data, budget(16, 0))
+        counted[method] = len(steps)
+    # greedy splits the budget between its modules, Deep Incubation and the clusterability run between phases
+    assert counted == {method: 16 for method in METHODS}, counted
 
 
 @pytest.mark.parametrize(
     "call, names",
     [
-        (lambda: score({}, group_sum_task(), metrics=["acuracy"]), ["metrics", "'test accuracy'"]),
-        (lambda: train_all(MLP, group_sum_task(), 5, methods=["bimt"]), ["methods", "'nemo'"]),
-        (lambda: train_all(MLP, group_sum_task(), 0), ["steps"]),
+        (lambda: score({}, class_groups_task(), metrics=["acuracy"]), ["metrics", "'test accuracy'"]),
+        (lambda: train_all(MLP, class_groups_task(), 5, methods=["bimtt"]), ["methods", "'bimt'"]),
+        (lambda: train_all(MLP, class_groups_task(), 0), ["steps"]),
         (lambda: rank_correlations({"one": {"a": 1.0}}), ["scores"]),
     ],
 )
