@@ -77,7 +77,7 @@ CIRCUIT_CLASS = 3
 FAITHFULNESS = 0.95
 TAUS = (3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 0.0)
 """ACDC thresholds tried, largest (smallest circuit) first, until one reaches `FAITHFULNESS`."""
-THRESHOLDS = (0.99, 0.95, 0.9, 0.8, 0.7, 0.5, 0.0)
+THRESHOLDS = (0.99, 0.95, 0.9, 0.8, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05, 0.0)
 """Module extraction thresholds tried (NeMo's rule), largest (smallest module) first."""
 TOLERANCE = 0.02
 """Matched accuracy: a module counts when its sub-task accuracy is within this of its full model's."""

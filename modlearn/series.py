@@ -327,7 +327,29 @@ def readme_results_block(runs: list[dict[str, Any]]) -> str:
     for stem in stems:
         cells = [_key_cell(stem, r["notebooks"].get(stem)) for r in runs]
         lines.append(f"| {stem} | " + " | ".join(cells) + " |")
+    boards = [
+        (label, scoreboard_text({stem: e["results"] for stem, e in r["notebooks"].items()}))
+        for label, r in zip(labels, runs, strict=True)
+    ]
+    label, board = next(((label, b) for label, b in boards if b), ("", ""))
+    if board:
+        lines += ["", f"**{board.splitlines()[0]}**, reference run {label}:", *board.splitlines()[1:]]
     return "\n".join([*lines, "", README_END])
+
+
+SCOREBOARD = "09_scoreboard"
+
+
+def scoreboard_text(results: dict[str, dict[str, Any]]) -> str:
+    """Notebook 09's scoreboard as its run recorded it (a markdown table), under a title naming the
+    run's data; empty when the series ran without notebook 09."""
+    entry = results.get(SCOREBOARD) or {}
+    if "scoreboard_table" not in entry:
+        return ""
+    return (
+        f"Scoreboard (notebook 09: one MLP, {entry.get('steps')} steps, every method and metric of the "
+        f"series, {entry.get('dataset')})\n\n{entry['scoreboard_table']}"
+    )
 
 
 def _key_cell(stem: str, entry: dict[str, Any] | None) -> str:
@@ -423,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n--strict: {len(unheld)} claim(s) did not hold or were not recorded:\n  " + "\n  ".join(unheld)
         )
+    board = scoreboard_text(results)
+    if board:
+        print(f"\n{board}")
     return 1 if failed or (args.strict and unheld) else 0
 
 

@@ -45,7 +45,9 @@ def class_groups_task(n_per_class: int = 40, seed: int = 0) -> Dataset:
     x = torch.zeros(len(y), CLASSES_N * PIXELS)
     for c in range(CLASSES_N):
         rows = y == c
-        x[rows, c * PIXELS : (c + 1) * PIXELS] = 0.5 + 0.5 * torch.rand(int(rows.sum()), PIXELS, generator=gen)
+        x[rows, c * PIXELS : (c + 1) * PIXELS] = 0.5 + 0.5 * torch.rand(
+            int(rows.sum()), PIXELS, generator=gen
+        )
     split = Split(x.view(len(y), 1, 4, 5), y)
     return Dataset("groups", split, split, split, CLASSES_N, "class c lights its own two pixels")
 
@@ -230,7 +232,9 @@ def test_train_all_trains_every_method_from_the_same_weights_and_scores_every_me
         first = run.model.get_submodule(weight_layers(run.model)[0]).weight
         assert run.seconds > 0 and run.activation_bytes > 0
         assert first.shape == start.shape
-        assert not torch.equal(first.detach().cpu(), start.detach()), f"{label} left its first layer untrained"
+        assert not torch.equal(first.detach().cpu(), start.detach()), (
+            f"{label} left its first layer untrained"
+        )
     scores = score(runs, data)
     assert all(set(row) == set(METRICS) | set(COSTS) for row in scores.values())
     assert math.isnan(scores["ff/0"]["circuit edges"]), "Forward-Forward has no output neuron to explain"

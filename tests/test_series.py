@@ -184,3 +184,23 @@ def test_a_notebook_whose_kernel_went_idle_runs_once_more_and_is_reported(tmp_pa
     calls.clear()
     failing = {1, 2}
     assert main(argv) == 1, "a second idle kernel fails the notebook"
+
+
+def test_make_run_ends_with_the_scoreboard_and_the_readme_carries_it(tmp_path, monkeypatch, capsys):
+    import modlearn.series as series
+
+    table = "| method | C |\n|---|---|\n| E2E | 0.4 |"
+    monkeypatch.setitem(CLAIMS, "09_scoreboard", [Claim("C is recorded", lambda r: "scoreboard_table" in r)])
+    (tmp_path / "src").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "src" / "09_scoreboard.ipynb")
+    values = {"scoreboard_table": table, "steps": 600, "dataset": "digits", "budget": "cpu"}
+    monkeypatch.setattr(series, "execute_notebook", lambda *a, **k: series.NotebookResults(values))
+    argv = ["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--results", str(tmp_path)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Scoreboard (notebook 09: one MLP, 600 steps" in printed and printed.rstrip().endswith(table)
+    assert printed.index("Scoreboard") > printed.index("Every recorded value")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_BEGIN}\n{README_END}\n")
+    update_readme(readme, [tmp_path / "results.json"])
+    assert table in readme.read_text() and "reference run `cpu`, digits" in readme.read_text()
