@@ -1,6 +1,6 @@
 """One model, every method, every metric: which kind of modularity, at what cost (notebook 09).
 
-`train_all` trains one architecture (`scoreboard_mlp`: an MLP whose input block and 8 hidden blocks
+`train_all` trains one architecture (`scoreboard_mlp`: an MLP of 5 `Linear -> ReLU` blocks and a head,
 cut into `MODULES` = 4 modules) with every method in `METHODS`, for the same number of optimizer
 steps (`budget`) and seeds; `score` measures each trained model with every metric in `METRICS`
 plus the two costs of its training (`COSTS`); `summarize` gives mean and sd over seeds, and
@@ -618,8 +618,9 @@ def normalise(values: Sequence[float], higher_is_better: bool) -> list[float]:
 def plot_scoreboard(
     summary: Mapping[str, Mapping[str, tuple[float, float]]], metrics: Sequence[str] | None = None
 ):
-    """Methods x metrics: each metric's means normalised across the methods (1 = best, dark), the
-    mean printed in each cell, the direction in the column title. Returns the figure."""
+    """Methods x metrics: each metric's means min-max normalised across the methods (`normalise`:
+    dark = best, grey = not defined), the mean printed in each cell, the direction in the column
+    title. Returns the figure."""
     import matplotlib.pyplot as plt
 
     methods = list(summary)
@@ -628,7 +629,9 @@ def plot_scoreboard(
     means = np.array([[summary[m][k][0] for k in metrics] for m in methods])
     shade = np.array([normalise(means[:, j], better[k]) for j, k in enumerate(metrics)]).T
     fig, ax = plt.subplots(figsize=(1.15 * len(metrics) + 2.2, 0.42 * len(methods) + 1.6))
-    ax.imshow(np.nan_to_num(shade, nan=0.0), cmap="Greens", vmin=-0.15, vmax=1.15, aspect="auto")
+    cmap = plt.get_cmap("Greens").copy()
+    cmap.set_bad("lightgrey")
+    ax.imshow(np.ma.masked_invalid(shade), cmap=cmap, vmin=-0.15, vmax=1.15, aspect="auto")
     for i in range(len(methods)):
         for j in range(len(metrics)):
             value = means[i, j]
@@ -716,16 +719,29 @@ def best_method(summary: Mapping[str, Mapping[str, tuple[float, float]]], metric
     return (max if better else min)(means, key=means.get)
 
 
+FORMATS = {"circuit edges": ".0f", "train seconds": ".2f", "activation MB": ".3f"}
+"""Number formats of the scoreboard table (default `.3f`)."""
+
+
 def markdown_table(summary: Mapping[str, Mapping[str, tuple[float, float]]], seeds: int) -> str:
-    """The scoreboard as a markdown table: a row per method, `mean ± sd` over `seeds` per metric."""
+    """The scoreboard as a markdown table: a row per method, `mean ± sd` over `seeds` per metric, the
+    best mean of each column in bold, n/a where a metric is not defined for the method."""
     metrics = list(next(iter(summary.values())))
     better = directions()
+    best = {k: best_method(summary, k) for k in metrics}
     head = ["method"] + [f"{k} {'↑' if better[k] else '↓'}" for k in metrics]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for method, row in summary.items():
-        cells = [
-            "n/a" if math.isnan(mean) else (f"{mean:.3g}" if math.isnan(sd) else f"{mean:.3g} ± {sd:.2g}")
-            for mean, sd in row.values()
-        ]
+        cells = []
+        for metric, (mean, sd) in row.items():
+            form = FORMATS.get(metric, ".3f")
+            text = (
+                "n/a"
+                if math.isnan(mean)
+                else f"{mean:{form}}" + ("" if math.isnan(sd) else f" ± {sd:{form}}")
+            )
+            cells.append(f"**{text}**" if best[metric] == method else text)
         lines.append(f"| {NAMES.get(method, method)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nmean ± sd over {seeds} seed(s); ↑ higher is better, ↓ lower is better"
+    return "\n".join(lines) + (
+        f"\n\nmean ± sd over {seeds} seed(s); ↑ higher is better, ↓ lower is better; the best mean in bold"
+    )

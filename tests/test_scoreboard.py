@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn as nn
 
 from modlearn import bimt, circuits
 from modlearn.data import Dataset, Split, load_dataset
@@ -135,15 +136,17 @@ def test_retained_weights_counts_weights_with_both_ends_kept():
     assert retained_weights(keep, [4, 3, 2]) == pytest.approx((4 * 2 + 2 * 1) / (12 + 6))
 
 
+def masked_on_groups(method: str, data: Dataset) -> nn.Module:
+    """A 20-20 masked MLP trained 30 steps on the class-groups task with `method` ("mwt" or "nemo")."""
+    torch.manual_seed(0)
+    model = MLP((1, 4, 5), hidden=(20, 20), num_classes=CLASSES_N)
+    config = TrainConfig(epochs=None, max_steps=30, progress=False)
+    return train_nemo(model, data, ModularConfig(method=method), config)[0]
+
+
 def test_module_activity_of_a_masked_model_needs_the_mask_on():
     data = class_groups_task()
-    torch.manual_seed(0)
-    masked, _ = train_nemo(
-        MLP((1, 4, 5), hidden=(20, 20), num_classes=CLASSES_N),
-        data,
-        ModularConfig(method="nemo"),
-        TrainConfig(epochs=None, max_steps=30, progress=False),
-    )
+    masked = masked_on_groups("nemo", data)
     activity = unit_activity(masked, data.train)
     with torch.no_grad():
         masked(data.train.x)
@@ -154,13 +157,7 @@ def test_module_activity_of_a_masked_model_needs_the_mask_on():
 
 def test_gated_circuit_reproduces_the_masked_model_and_holds_its_masks():
     data = class_groups_task()
-    torch.manual_seed(0)
-    masked, _ = train_nemo(
-        MLP((1, 4, 5), hidden=(20, 20), num_classes=CLASSES_N),
-        data,
-        ModularConfig(method="mwt"),
-        TrainConfig(epochs=None, max_steps=30, progress=False),
-    )
+    masked = masked_on_groups("mwt", data)
     problem = circuit_problem(masked, data, 3)
     clean = circuits.class_batches(data.test.x, data.test.y, 3, n=32)[0]
     with torch.no_grad():
