@@ -21,25 +21,47 @@ def pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_binder_requirements_take_torch_from_the_cpu_wheels_with_the_package_range():
-    lines = commands(ROOT / "binder" / "requirements.txt")
-    options = {line[0]: line[1] for line in lines if line[0].startswith("--")}
-    assert options.get("--extra-index-url") == CPU_WHEELS or options.get("--index-url") == CPU_WHEELS
-    requirements = {
-        r.name: r for r in (Requirement(" ".join(line)) for line in lines if not line[0].startswith("-"))
-    }
-    assert {"torch", "ipywidgets"} <= set(requirements)
+def test_binder_installs_cpu_torch_from_the_cpu_wheels_alone_or_fails_loudly():
+    requirements = [Requirement(" ".join(line)) for line in commands(ROOT / "binder" / "requirements.txt")]
+    assert not {"torch", "torchvision"} & {r.name for r in requirements}, (
+        "torch in requirements.txt would come from PyPI (the CUDA build) if the CPU index is unreachable"
+    )
+    assert {"ipywidgets", "papermill", "ipykernel", "nbformat"} <= {r.name for r in requirements}
+    lines = commands(ROOT / "binder" / "postBuild")
+    assert lines[0][0] == "set" and "e" in lines[0][1].lstrip("-"), "postBuild must start with set -e"
+    torch_install = next(line for line in lines if line[:2] == ["pip", "install"] and "torch>=2.2" in line)
+    index = torch_install[torch_install.index("--index-url") + 1]
+    assert index == "${TORCH_INDEX:-" + CPU_WHEELS + "}" and "--extra-index-url" not in torch_install
     package_torch = next(
         Requirement(d) for d in pyproject()["project"]["dependencies"] if d.startswith("torch")
     )
-    assert requirements["torch"].specifier == package_torch.specifier
-
-
-def test_binder_post_build_fails_on_errors_and_installs_the_package_editable():
-    lines = commands(ROOT / "binder" / "postBuild")
-    assert lines[0][0] == "set" and "e" in lines[0][1].lstrip("-"), "postBuild must start with set -e"
+    assert Requirement("torch>=2.2").specifier == package_torch.specifier
+    check = next(line for line in lines if line[:2] == ["python", "-c"])
+    assert "torch.version.cuda" in check[2] and "sys.exit" in check[2], "a CUDA build must fail the build"
     installs = [line for line in lines if line[:2] == ["pip", "install"]]
-    assert installs and any(line[i : i + 2] == ["-e", "."] for line in installs for i in range(len(line)))
+    assert installs.index(torch_install) < len(installs) - 1, "torch first, then the package"
+    assert any(line[i : i + 2] == ["-e", "."] for line in installs for i in range(len(line)))
+
+
+def test_a_built_wheel_holds_every_subpackage(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "source"  # a clean copy: an in-tree build/ folder would carry earlier builds' files
+    shutil.copytree(ROOT / "modlearn", source / "modlearn", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run([*wheel, "-w", str(tmp_path), str(source)], check=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("modlearn-*.whl"))).namelist()
+    packages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "modlearn").rglob("__init__.py")}
+    assert packages == {"modlearn", "modlearn/causal", "modlearn/checks"}
+    for package in packages:
+        assert f"{package}/__init__.py" in names, (
+            f"{package} is missing from the wheel: a plain install lacks it"
+        )
 
 
 def test_binder_start_hands_over_to_the_server():
