@@ -124,8 +124,9 @@ Method = Callable[[ModelFactory, Dataset, TrainConfig], Outcome]
 
 def scoreboard_mlp(data: Dataset, width: int = 64, depth: int = MODULES + 1) -> MLP:
     """The scoreboard's architecture for `data`: an MLP of `depth` hidden blocks of `width`, which
-    cuts into `MODULES` modules (the default: one block each, the first module also owning the
-    input block, as Deep Incubation's stage 0 owns the input embedding)."""
+    cuts into `MODULES` modules: greedy and DGL split the blocks as evenly as they go (0 | 1 | 2-3 |
+    4 by default), Deep Incubation's stage 0 also owns the input block (0-1 | 2 | 3 | 4 + head), as
+    the paper's owns the patch embedding."""
     return MLP(data.input_shape, hidden=(width,) * depth, num_classes=data.num_classes)
 
 
