@@ -316,7 +316,8 @@ def weight_layers(model: nn.Module) -> list[str]:
     return names
 
 
-def _weights(model: nn.Module) -> list[torch.Tensor]:
+def weight_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """The weights of `weight_layers(model)`, in order: `(out, in)` each."""
     return [model.get_submodule(name).weight for name in weight_layers(model)]
 
 
@@ -376,7 +377,8 @@ def module_sweep(
     `nemo.class_unit_masks`), its weight retention, and its training and test accuracy on the
     sub-task, cut without fine-tuning (the papers fine-tune; the scoreboard measures the network)."""
     activity = unit_activity(model, data.train)
-    widths = [w.shape[1] for w in _weights(model)[:1]] + [w.shape[0] for w in _weights(model)]
+    weights = weight_tensors(model)
+    widths = [weights[0].shape[1]] + [w.shape[0] for w in weights]
     points = []
     for threshold in thresholds:
         keep = module_units(class_unit_masks(activity, data.train.y, data.num_classes, threshold), classes)
@@ -458,13 +460,13 @@ def cut_cost(model: nn.Module, data: Dataset) -> float:
 
 def newman_q(model: nn.Module, data: Dataset) -> float:
     """Newman Q of the |W| graph of `weight_layers` (`bimt.weights_modularity`)."""
-    return bimt.weights_modularity(_weights(model))
+    return bimt.weights_modularity(weight_tensors(model))
 
 
 def wire_length_after_swaps(model: nn.Module, data: Dataset) -> float:
     """|W|-weighted mean wire length on a 1-D layout after every model's neurons are swapped to
     shorten it (`bimt.layout_wire_length`), so BIMT's trained layout is no advantage."""
-    return bimt.layout_wire_length(_weights(model))
+    return bimt.layout_wire_length(weight_tensors(model))
 
 
 def module_size(model: nn.Module, data: Dataset) -> float:
