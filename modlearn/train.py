@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from tqdm.notebook import tqdm as notebook_tqdm
 
 from .data import Dataset, Split, iterate_batches, num_batches
 from .env import resolve_device, seed_everything
@@ -272,6 +273,41 @@ def show_progress(config: TrainConfig) -> bool:
     return config.progress and os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true", "yes")
 
 
+class _NotebookBar(notebook_tqdm):
+    """tqdm's notebook widget, replaced on close by one line of text.
+
+    A closed widget leaves its view in the cell's output but not its state, so a saved and reopened
+    notebook would show "Error displaying widget: model not found". Shown through a display handle, the
+    bar's output is overwritten with a plain summary when it closes, stopped early or not.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, display=False, **kwargs)
+        self._handle = None
+        if not self.disable:
+            from IPython.display import display
+
+            self._handle = display(self.container, display_id=True)
+
+    def close(self) -> None:
+        if self.disable or self._handle is None:
+            return super().close()
+        done = self.n
+        super().close()
+        stopped = "" if not self.total or done >= self.total else " (stopped early)"
+        elapsed = self.format_interval(self.format_dict["elapsed"])
+        summary = f"{self.desc or 'steps'}: {done}/{self.total} optimizer steps in {elapsed}{stopped}"
+        self._handle.update({"text/plain": summary}, raw=True)
+        self._handle = None
+
+
+def progress_bar(total: int, initial: int, desc: str | None, disable: bool) -> tqdm:
+    """A progress bar over optimizer steps: tqdm's text bar in a terminal; in a notebook a widget that
+    turns into one line of text when it closes, so a saved notebook holds no orphaned widget."""
+    cls = _NotebookBar if issubclass(tqdm, notebook_tqdm) else tqdm
+    return cls(total=total, initial=initial, desc=desc, disable=disable, leave=False, dynamic_ncols=True)
+
+
 def fit(
     model: nn.Module,
     data: Dataset | Split | Sequence[torch.Tensor],
@@ -334,14 +370,7 @@ def fit(
         if config.amp and device.type == "cuda"
         else contextlib.nullcontext()
     )
-    bar = tqdm(
-        total=total,
-        initial=state.step,
-        desc=config.desc,
-        disable=not show_progress(config),
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(total, state.step, config.desc, disable=not show_progress(config))
     for hook in hooks:
         hook.on_fit_start(state)
     if saved is not None:

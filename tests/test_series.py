@@ -163,6 +163,34 @@ def test_fit_progress_follows_its_config_and_the_environment(monkeypatch, capsys
     assert not bar_shown(progress=True)
 
 
+def test_a_progress_bar_in_a_notebook_leaves_text_not_a_widget_once_it_closes(tmp_path, monkeypatch):
+    """A closed tqdm widget saved in a notebook reopens as "Error displaying widget: model not found":
+    `fit`'s bar is replaced by one line of text when it closes (finished, or interrupted)."""
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    fit = (
+        "import torch\nimport modlearn as ml\n"
+        "x, y = torch.randn(64, 1, 2, 2), torch.randint(0, 2, (64,))\n"
+        "model = ml.make_model('mlp', (1, 2, 2), 2, hidden=(8,))\n"
+        "ml.fit(model, (x, y), ml.TrainConfig(epochs=None, max_steps={steps}, batch_size=16, {extra}));"
+    )
+    stop = "hooks=[lambda state: (_ for _ in ()).throw(KeyboardInterrupt) if state.step == 2 else None]"
+    path = _notebook(
+        tmp_path,
+        "bar.ipynb",
+        fit.format(steps=4, extra=""),
+        fit.format(steps=6, extra="").replace("));", f"), {stop});"),
+    )
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finished, stopped = (nb.cells[i].outputs for i in (1, 2))
+    widget = "application/vnd.jupyter.widget-view+json"
+    assert not any(widget in output.get("data", {}) for output in finished + stopped)
+    assert "4/4 optimizer steps" in finished[-1]["data"]["text/plain"]
+    assert "(stopped early)" in str(stopped)
+
+
 def test_a_notebook_whose_kernel_went_idle_runs_once_more_and_is_reported(tmp_path, monkeypatch):
     import modlearn.series as series
 
