@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils import skip_init
 
 from .claims import paired_verdict
 from .data import Split, iterate_batches
@@ -166,7 +168,8 @@ class MaskedConv2d(MaskedLayer):
     def pruned(self, in_keep: torch.Tensor | None, out_keep: torch.Tensor) -> MaskedConv2d:
         conv, device = self.layer, self.layer.weight.device
         in_keep, out_keep = _all_if_none(in_keep, conv.in_channels, device), out_keep.to(device)
-        small = nn.Conv2d(
+        small = _uninitialised(
+            nn.Conv2d,
             int(in_keep.sum()),
             int(out_keep.sum()),
             conv.kernel_size,
@@ -174,6 +177,7 @@ class MaskedConv2d(MaskedLayer):
             conv.padding,
             conv.dilation,
             bias=conv.bias is not None,
+            device=device,
         )
         small.weight.data = conv.weight.data[out_keep][:, in_keep].clone()
         if conv.bias is not None:
@@ -515,6 +519,14 @@ def _all_if_none(keep: torch.Tensor | None, n: int, device) -> torch.Tensor:
     return torch.ones(n, dtype=torch.bool, device=device) if keep is None else keep.to(device)
 
 
+def _uninitialised(layer_class: type[nn.Module], *args, **kwargs) -> nn.Module:
+    """`layer_class(*args, **kwargs)` left uninitialised: the pruned layers copy their weights in, and a
+    module may keep no unit of a layer, whose empty weights torch warns it cannot initialise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op", UserWarning)
+        return skip_init(layer_class, *args, **kwargs)
+
+
 def _slice_linear(
     linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
 ) -> nn.Linear:
@@ -523,7 +535,7 @@ def _slice_linear(
     rows = _all_if_none(rows, w.shape[0], w.device)
     cols = _all_if_none(cols, w.shape[1], w.device)
     w = w[rows][:, cols]
-    new = nn.Linear(w.shape[1], w.shape[0], bias=linear.bias is not None).to(w.device)
+    new = _uninitialised(nn.Linear, w.shape[1], w.shape[0], bias=linear.bias is not None, device=w.device)
     new.weight.data = w.clone()
     if linear.bias is not None:
         new.bias.data = linear.bias.data[rows].clone()

@@ -8,20 +8,25 @@ executed notebook. Introduced in `tutorials/00_tour.ipynb`.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import re
+import string
 from pathlib import Path
 from typing import Any
 
 MIME = "application/vnd.modlearn.results+json"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _recorded: dict[str, Any] = {}
+UNDEFINED = "n/a"
 
 
 def record(name: str, value: Any) -> Any:
     """Record `value` (a number, bool or short string) under `name`; returns the value.
 
-    In a notebook the value is shown and kept in the output; elsewhere it is printed.
+    In a notebook the value is shown and kept in the output; elsewhere it is printed. A value that
+    is undefined in this run (a NaN or infinite float, e.g. the sd of one seed) is recorded as None,
+    which a notebook's JSON can hold, and `report` shows it as "n/a".
     """
     if not _NAME.match(name):
         raise ValueError(f"result name {name!r} must be an identifier such as 'cnn_test_acc'")
@@ -45,7 +50,7 @@ def report(markdown: str) -> None:
     ending with it shows the text once.
     """
     try:
-        text = markdown.format(**_recorded)
+        text = _ReportFormatter().format(markdown, **_recorded)
     except KeyError as err:
         raise ValueError(
             f"report(...) names {err.args[0]!r}, which this run has not recorded; record it first "
@@ -109,13 +114,22 @@ def _plain(value: Any) -> Any:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     raise ValueError(f"cannot record {type(value).__name__}: record numbers, bools or short strings")
 
 
 def format_value(value: Any) -> str:
-    """A recorded value as text: floats with 4 significant digits."""
+    """A recorded value as text: floats with 4 significant digits, None (undefined) as "n/a"."""
+    if value is None:
+        return UNDEFINED
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class _ReportFormatter(string.Formatter):
+    """`str.format`, except that a field holding None (undefined in this run) reads "n/a"."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return UNDEFINED if value is None else super().format_field(value, format_spec)
 
 
 def _in_kernel() -> bool:

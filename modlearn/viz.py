@@ -7,6 +7,7 @@ Introduced in `tutorials/01_e2e_backprop.ipynb`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -291,7 +292,7 @@ def draw_networks(models: dict[str, SpatialMLP], ncols: int = 5, size: float = 3
 def network_animation(snapshots: Movie, interval: int = 300, **kwargs):
     """A matplotlib animation of a training movie (`bimt.Snapshots`), one frame per snapshot.
 
-    `HTML(anim.to_jshtml())` shows it in static viewers too.
+    `HTML(animation_html(anim))` shows it in static viewers too, with no request to the network.
     """
     from matplotlib.animation import FuncAnimation
 
@@ -305,6 +306,29 @@ def network_animation(snapshots: Movie, interval: int = 300, **kwargs):
     anim = FuncAnimation(fig, frame, frames=len(snapshots), interval=interval, blit=False)
     plt.close(fig)
     return anim
+
+
+# matplotlib's player draws its buttons with an icon font fetched from a CDN: these glyphs need nothing
+_PLAYER_ICONS = {
+    "fa fa-minus": "\u2212",
+    "fa fa-fast-backward": "\u23ee",
+    "fa fa-step-backward": "\u25c1",
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-pause": "\u23f8",
+    "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u25b7",
+    "fa fa-fast-forward": "\u23ed",
+    "fa fa-plus": "+",
+}
+
+
+def animation_html(anim) -> str:
+    """`anim.to_jshtml()` (frames embedded, plays without a kernel) made offline: the player's icon-font
+    stylesheet link is dropped and its icons are plain characters."""
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", anim.to_jshtml())
+    for icon, glyph in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', glyph)
+    return html
 
 
 # -------------------------------------------------------------------------- co-clustered layers (notebook 04)

@@ -17,19 +17,26 @@ TEST_BUDGET = os.environ.get("MODLEARN_BUDGET", "smoke")
 
 @pytest.fixture(scope="session")
 def run_notebook(tmp_path_factory):
-    """`run_notebook(stem, **parameters) -> recorded results`, cached per (stem, parameters)."""
+    """`run_notebook(stem, **parameters) -> recorded results`, cached per (stem, parameters);
+    `run_notebook.executed(stem, **parameters)` is the path of that executed notebook."""
     from modlearn.series import execute_notebook
 
     cache: dict = {}
+    folders: dict = {}
     out = tmp_path_factory.mktemp("executed")
 
     def run(stem: str, **parameters):
         key = (stem, tuple(sorted(parameters.items())))
         if key not in cache:
-            folder = out / f"{stem}-{len(cache)}"
-            cache[key] = execute_notebook(TUTORIALS / f"{stem}.ipynb", folder, TEST_BUDGET, parameters)
+            folders[key] = out / f"{stem}-{len(cache)}"
+            cache[key] = execute_notebook(TUTORIALS / f"{stem}.ipynb", folders[key], TEST_BUDGET, parameters)
         return cache[key]
 
+    def executed(stem: str, **parameters) -> Path:
+        run(stem, **parameters)
+        return folders[(stem, tuple(sorted(parameters.items())))] / f"{stem}.ipynb"
+
+    run.executed = executed
     return run
 
 

@@ -1,5 +1,7 @@
 """BIMT: function-preserving swaps, closed-form swap gains, lambda schedule, metrics, bad input."""
 
+import re
+
 import matplotlib
 import pytest
 import torch
@@ -215,6 +217,10 @@ def test_drawing_and_movie_render_headless():
     assert (slider.min, slider.max, slider.value) == (0, 2, 2)
     anim = viz.network_animation(movie)
     assert len(list(anim.new_frame_seq())) == len(movie) and "<script" in anim.to_jshtml()
+    html = viz.animation_html(anim)  # plays offline: no icon font from a CDN, no URL at all
+    assert "<script" in html and "data:image/png;base64" in html
+    assert not re.search(r"https?://|<i class=\"fa ", html), re.findall(r"https?://\S+|<i class=\S+", html)
+    assert "\u25b6" in html and "\u23f8" in html  # play and pause are characters
     model_2d = bimt.BioMLP([16, 9, 4], geometry="2d")
     assert isinstance(model_2d, SpatialMLP) and model_2d.coords(1).shape == (9, 2)
     fig = viz.draw_network(model_2d, threshold=0.0)

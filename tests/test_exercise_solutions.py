@@ -16,10 +16,12 @@ SOLUTION = re.compile(r"<summary>Solution</summary>.*?```python\n(.*?)```", re.D
 
 def notebook_imports(cells) -> str:
     """The import statements of a notebook's code cells, as one source."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
     found = []
     for cell in cells:
-        if cell.cell_type == "code":
-            statements = ast.parse(cell.source).body
+        if cell.cell_type == "code":  # IPython source (`%pip` in the install cell) made Python first
+            statements = ast.parse(TransformerManager().transform_cell(cell.source)).body
             found += [ast.unparse(s) for s in statements if isinstance(s, ast.Import | ast.ImportFrom)]
     return "\n".join(found)
 

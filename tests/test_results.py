@@ -34,3 +34,12 @@ def test_report_fills_the_prose_from_recorded_values(capsys):
     assert capsys.readouterr().out.splitlines()[-1] == "accuracy **0.912**"
     with pytest.raises(ValueError, match="never_recorded_value"):
         results.report("{never_recorded_value:.2f}")
+
+
+def test_an_undefined_value_is_recorded_as_none_and_reported_as_n_a(capsys):
+    """NaN cannot go into a notebook's JSON (the kernel refuses the whole output): it is None."""
+    assert results.record("undefined_sd", float("nan")) is None
+    assert results.record("unbounded_ratio", float("inf")) is None
+    json.dumps(results.recorded(), allow_nan=False)
+    results.report("sd {undefined_sd:.3f}, ratio {unbounded_ratio:.2f}")
+    assert capsys.readouterr().out.splitlines()[-1] == "sd n/a, ratio n/a"
