@@ -40,13 +40,13 @@ readme: venv
 
 ## ruff: lint (library, tests, benchmarks, notebooks) and the format check.
 lint: venv
-	$(BIN)/ruff check modlearn tests benchmarks tutorials
-	$(BIN)/ruff format --check modlearn tests benchmarks
+	$(BIN)/ruff check modlearn tests benchmarks tutorials docs
+	$(BIN)/ruff format --check modlearn tests benchmarks docs
 
 ## Apply ruff's formatting and safe fixes.
 format: venv
-	$(BIN)/ruff format modlearn tests benchmarks
-	$(BIN)/ruff check --fix modlearn tests benchmarks tutorials
+	$(BIN)/ruff format modlearn tests benchmarks docs
+	$(BIN)/ruff check --fix modlearn tests benchmarks tutorials docs
 
 ## JupyterLab on tutorials/
 lab: venv
@@ -70,7 +70,7 @@ test-browser: platform-deps
 ## The course site (Sphinx + myst-nb) from the executed notebooks in SITE_SRC (`make run` writes them) into build/site.
 SITE_SRC ?= build/tutorials
 site: platform-deps
-	@echo "site: not built yet"
+	$(BIN)/python docs/build_site.py --src $(SITE_SRC) --out build/site --staging build/site-src
 
 ## `make site`, then every page opened in Chromium: it loads, its images load, no broken internal link, no console error.
 test-site: site
@@ -78,7 +78,7 @@ test-site: site
 
 ## The Binder recipe alone (binder/), in a fresh venv, then one notebook under binder/start; install size < 2 GB.
 test-binder: platform-deps
-	$(BIN)/python -m pytest -q tests/platforms/test_binder.py
+	$(BIN)/python -m pytest -q -rP tests/platforms/test_binder.py
 
 clean:
 	rm -rf build .pytest_cache

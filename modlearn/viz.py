@@ -308,16 +308,17 @@ def network_animation(snapshots: Movie, interval: int = 300, **kwargs):
     return anim
 
 
-# matplotlib's player draws its buttons with an icon font fetched from a CDN: these glyphs need nothing
+# matplotlib's player draws its buttons with an icon font fetched from a CDN; these are triangles and bars,
+# which every font has (unlike the media-control symbols)
 _PLAYER_ICONS = {
     "fa fa-minus": "\u2212",
-    "fa fa-fast-backward": "\u23ee",
-    "fa fa-step-backward": "\u25c1",
+    "fa fa-fast-backward": "|\u25c0\u25c0",
+    "fa fa-step-backward": "|\u25c0",
     "fa fa-play fa-flip-horizontal": "\u25c0",
-    "fa fa-pause": "\u23f8",
+    "fa fa-pause": "||",
     "fa fa-play": "\u25b6",
-    "fa fa-step-forward": "\u25b7",
-    "fa fa-fast-forward": "\u23ed",
+    "fa fa-step-forward": "\u25b6|",
+    "fa fa-fast-forward": "\u25b6\u25b6|",
     "fa fa-plus": "+",
 }
 

@@ -220,7 +220,7 @@ def test_drawing_and_movie_render_headless():
     html = viz.animation_html(anim)  # plays offline: no icon font from a CDN, no URL at all
     assert "<script" in html and "data:image/png;base64" in html
     assert not re.search(r"https?://|<i class=\"fa ", html), re.findall(r"https?://\S+|<i class=\S+", html)
-    assert "\u25b6" in html and "\u23f8" in html  # play and pause are characters
+    assert "\u25b6</button>" in html and "||</button>" in html  # play and pause are characters
     model_2d = bimt.BioMLP([16, 9, 4], geometry="2d")
     assert isinstance(model_2d, SpatialMLP) and model_2d.coords(1).shape == (9, 2)
     fig = viz.draw_network(model_2d, threshold=0.0)
