@@ -45,9 +45,12 @@ from .validate import ConfigFields, check_shape, check_type
 StageState = dict[str, torch.Tensor]
 Result = tuple[int, StageState, History]
 MODEL_KINDS = ("resmlp", "vit")
-# wall-clock to start one spawned worker (a fresh Python importing PyTorch): measured 3.6 s for one
-# worker and 6.7 s for two starting together on the 2-core development machine
-WORKER_START_S = 3.5
+# wall-clock to start one spawned worker until it can train: a fresh Python importing PyTorch and
+# modlearn (2.8-3.7 s), then its first optimizer, which imports torch._dynamo (1.9-2.9 s); two
+# workers starting together on the 2-core development machine were ready after about 10 s
+WORKER_START_S = 5.0
+# the start-up of `workers` processes as last measured in this Python session (see `worker_start_s`)
+_measured_start_s: dict[int, float] = {}
 
 
 # --------------------------------------------------------------------------- configuration
@@ -332,6 +335,20 @@ def _incubation_job(job: tuple) -> Result:
     return index, _cpu_state(target_stage), history
 
 
+def _warm_up_worker() -> None:
+    """Worker initializer: pay a fresh process's one-time costs before its first job starts.
+
+    Building the first optimizer imports `torch._dynamo` (seconds); this one, on a throwaway
+    parameter, trains nothing, and `fit` seeds every incubation, so the stage weights stay
+    bit-identical to the sequential run's. The first job thus begins when the worker is ready."""
+    make_optimizer([nn.Parameter(torch.zeros(1))], TrainConfig())
+
+
+def _timed_job(job: tuple) -> tuple[float, Result]:
+    """`_incubation_job`, with the wall-clock time (`time.time()`) at which the worker began it."""
+    return time.time(), _incubation_job(job)
+
+
 def _incubate_in_processes(jobs: list[tuple], workers: int) -> Iterator[Result]:
     """Yield each job's result as soon as its worker finishes.
 
@@ -340,12 +357,19 @@ def _incubate_in_processes(jobs: list[tuple], workers: int) -> Iterator[Result]:
     """
     import torch.multiprocessing as mp
 
-    executor = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"))
+    workers = min(workers, len(jobs))
+    created = time.time()
+    executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_warm_up_worker)
+    starts = []
     try:
-        for future in as_completed([executor.submit(_incubation_job, job) for job in jobs]):
-            yield future.result()
+        for future in as_completed([executor.submit(_timed_job, job) for job in jobs]):
+            began, result = future.result()
+            starts.append(began - created)
+            yield result
     finally:
         _terminate(executor)
+    # every worker is busy once the first `workers` jobs have begun: that wait is the start-up
+    _measured_start_s[workers] = sorted(starts)[workers - 1]
 
 
 def _terminate(executor: ProcessPoolExecutor) -> None:
@@ -364,16 +388,46 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def processes_pay_off(sequential_s: float, workers: int, cpus: int) -> bool:
+def worker_start_s(workers: int) -> float:
+    """Seconds until `workers` spawned processes all train: as measured by the last `incubate_all` in
+    processes with as many workers in this Python session, else `WORKER_START_S` per worker."""
+    return _measured_start_s.get(workers, WORKER_START_S * workers)
+
+
+def processes_pay_off(sequential_s: float, workers: int, cpus: float, start_s: float | None = None) -> bool:
     """The rule of `incubate_all(parallel=None)`: worker processes are used when the time they save
     exceeds the time they take to start.
 
-    With `w = min(workers, cpus)` processes the K incubations take about `sequential_s / w`, so they
-    save `sequential_s (1 - 1/w)`; starting them costs `WORKER_START_S` per worker (they import
-    PyTorch while sharing the cores). One usable CPU never pays off.
+    `cpus` are the CPUs free for them (usable ones less those other jobs keep busy; may be
+    fractional). `w = min(workers, cpus)` processes make the K incubations take about
+    `sequential_s / w`, so they save `sequential_s (1 - 1/w)`; starting them costs `start_s`
+    (default `WORKER_START_S` per worker: each imports PyTorch and builds its first optimizer while
+    they share the cores). Fewer than two free CPUs never pay off.
     """
     w = min(workers, cpus)
-    return w >= 2 and sequential_s * (1 - 1 / w) > WORKER_START_S * w
+    start = WORKER_START_S * workers if start_s is None else start_s
+    return w >= 2 and sequential_s * (1 - 1 / w) > start
+
+
+class OtherLoad:
+    """CPUs kept busy by other processes while the block runs: the whole machine's busy CPU time
+    (steal included) less this process's, over the wall-clock (psutil; `cpus` is 0 until it exits)."""
+
+    def __enter__(self) -> OtherLoad:
+        self.cpus, self._start = 0.0, self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        (wall, machine, own), (wall0, machine0, own0) = self._sample(), self._start
+        self.cpus = max(0.0, ((machine - machine0) - (own - own0)) / max(wall - wall0, 1e-9))
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        import psutil
+
+        times, own = psutil.cpu_times(), psutil.Process().cpu_times()
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        return time.perf_counter(), sum(times) - idle - getattr(times, "guest", 0.0), own.user + own.system
 
 
 def estimate_sequential_s(
@@ -382,17 +436,19 @@ def estimate_sequential_s(
     data: Dataset,
     config: IncubationConfig,
     train: TrainConfig,
+    min_s: float = 0.5,
 ) -> float:
     """Estimated seconds of the K incubations one after the other in this process:
-    K x `incubation_steps` x one optimizer step of hybrid 0 on one batch (best of 3 after a warm-up,
-    `config.threads` threads; on a copy, nothing is trained)."""
+    K x `incubation_steps` x one optimizer step of hybrid 0 on one batch (the fastest after a
+    warm-up; 4 steps, more until they took `min_s` seconds, at most 100; `config.threads` threads;
+    on a copy, nothing is trained)."""
     stage = copy.deepcopy(target_stages[0])
     hybrid = build_hybrid(meta_stages, stage, 0)
     optimizer = make_optimizer(stage.parameters(), train)
     x, y = data.train.x[: train.batch_size], data.train.y[: train.batch_size]
-    times = []
+    times: list[float] = []
     with torch_threads(config.threads):
-        for _ in range(4):
+        while len(times) < 4 or (sum(times) < min_s and len(times) < 100):
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(hybrid(x), y).backward()
@@ -530,24 +586,28 @@ class DeepIncubation:
 
     def parallel_mode(self, data: Dataset) -> str:
         """How `incubate_all(parallel=None)` runs: `"ranks"` under `torchrun`, `"processes"` when
-        `processes_pay_off` for the estimated sequential time, else `"sequential"` (said in a line)."""
+        `processes_pay_off` for the estimated sequential time, the CPUs that other processes leave
+        free meanwhile and `worker_start_s`, else `"sequential"` (said in a line)."""
         if distributed_world_size() > 1:
             return "ranks"
-        cpus, workers = usable_cpus(), min(self.config.workers, self.num_stages)
-        estimate = estimate_sequential_s(
-            [_on_cpu(s) for s in self.meta_stages],
-            [_on_cpu(s) for s in self.target_stages],
-            data,
-            self.config,
-            self.train,
-        )
-        if processes_pay_off(estimate, workers, cpus):
+        workers = min(self.config.workers, self.num_stages)
+        with OtherLoad() as load:
+            estimate = estimate_sequential_s(
+                [_on_cpu(s) for s in self.meta_stages],
+                [_on_cpu(s) for s in self.target_stages],
+                data,
+                self.config,
+                self.train,
+            )
+        cpus, start = max(1.0, usable_cpus() - load.cpus), worker_start_s(workers)
+        if processes_pay_off(estimate, workers, cpus, start):
             return "processes"
+        measured = "as measured in this session" if workers in _measured_start_s else "estimated"
         print(
-            f"Incubating one stage after the other in this process: {workers} worker processes on {cpus} "
-            f"CPU(s) would save at most {estimate * (1 - 1 / max(1, min(workers, cpus))):.1f} s of the "
-            f"estimated {estimate:.1f} s but take about {WORKER_START_S * workers:.0f} s to start "
-            "(parallel=True forces them).",
+            f"Incubating one stage after the other in this process: {workers} worker processes on the "
+            f"{cpus:.1f} CPU(s) that other jobs leave free would save at most "
+            f"{estimate * (1 - 1 / max(1.0, min(workers, cpus))):.1f} s of the estimated {estimate:.1f} s "
+            f"but take about {start:.1f} s to start ({measured}; parallel=True forces them).",
             flush=True,
         )
         return "sequential"

@@ -4,6 +4,7 @@ import copy
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -95,14 +96,59 @@ def test_assembled_model_equals_chaining_incubated_stages(kind):
     assert not torch.equal(target(x), h), "the assembled model is still the initial target"
 
 
-def test_parallel_and_sequential_incubation_give_identical_weights(problem):
+def test_parallel_and_sequential_incubation_give_identical_weights(problem, monkeypatch):
     inc, data = problem
-    inc.incubate_all(data, parallel=False)
-    sequential = dict(inc.incubated)
+    monkeypatch.setattr(inc_lib, "_measured_start_s", {})
     inc.incubate_all(data, parallel=True)
-    assert inc_lib.same_weights(sequential, inc.incubated)
+    # a fresh Python importing PyTorch and building an optimizer takes well over half a second
+    assert inc_lib.worker_start_s(2) == inc_lib._measured_start_s[2] > 0.5
+    parallel = dict(inc.incubated)
+    inc.incubate_all(data, parallel=False)
+    assert inc_lib.same_weights(parallel, inc.incubated)
     inc.incubated[1] = {k: v + 1e-7 for k, v in inc.incubated[1].items()}
-    assert not inc_lib.same_weights(sequential, inc.incubated)
+    assert not inc_lib.same_weights(parallel, inc.incubated)
+
+
+def test_processes_fall_back_when_their_start_up_exceeds_the_saving():
+    # 2 workers on 2 free CPUs save half of the sequential 30 s
+    assert inc_lib.processes_pay_off(30, workers=2, cpus=2, start_s=14.9)
+    assert not inc_lib.processes_pay_off(30, workers=2, cpus=2, start_s=15.1)
+    # other jobs keep half of the second CPU busy: below 2 free CPUs processes never pay off
+    assert not inc_lib.processes_pay_off(1000, workers=2, cpus=1.5, start_s=0)
+    # 3 workers on 2.5 free CPUs: the 4 incubations take 30 / 2.5 s, saving 18 s
+    assert inc_lib.processes_pay_off(30, workers=3, cpus=2.5, start_s=17.9)
+    assert not inc_lib.processes_pay_off(30, workers=3, cpus=2.5, start_s=18.1)
+
+
+def test_parallel_mode_uses_the_start_up_measured_in_this_session(problem, monkeypatch, capsys):
+    inc, data = problem
+    monkeypatch.setattr(inc_lib, "estimate_sequential_s", lambda *args, **kwargs: 100.0)
+    monkeypatch.setattr(inc_lib, "usable_cpus", lambda: 64)  # free CPUs whatever else runs here
+    monkeypatch.setitem(inc_lib._measured_start_s, 2, 51.0)  # 2 workers would save 50 s
+    assert inc.parallel_mode(data) == "sequential"
+    assert "take about 51.0 s to start (as measured in this session" in capsys.readouterr().out
+    monkeypatch.setitem(inc_lib._measured_start_s, 2, 49.0)
+    assert inc.parallel_mode(data) == "processes"
+
+
+def test_other_load_counts_the_machine_less_this_process(monkeypatch):
+    samples = iter([(0.0, 10.0, 5.0), (2.0, 14.0, 7.0)])  # (wall, machine busy, own CPU seconds)
+    monkeypatch.setattr(inc_lib.OtherLoad, "_sample", staticmethod(lambda: next(samples)))
+    with inc_lib.OtherLoad() as load:
+        pass
+    assert load.cpus == 1.0  # (4 - 2) CPU seconds of others over 2 s
+
+
+def test_other_load_sees_a_busy_process():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        with inc_lib.OtherLoad() as load:
+            time.sleep(1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert load.cpus > 0.6, load.cpus
 
 
 def test_frozen_downstream_stages_pass_gradients(problem):
