@@ -11,9 +11,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# jupyter/overrides.json: JupyterLab saves widget state with the notebook, so an explorer reopened
+# without a kernel shows its last picture
+$(STAMP): pyproject.toml jupyter/overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test,lab]'
+	install -D -m 644 jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (modlearn)" >/dev/null
 	touch $(STAMP)
 

@@ -198,6 +198,8 @@ def test_postbuild_installs_cpu_torch_and_modlearn_in_under_2_gb(binder):
         f"from requirements.txt, torch package {torch_size / GB:.2f} GB; torch, torchvision = {versions}"
     )
     assert size < SIZE_LIMIT_BYTES, f"the Binder environment takes {size / GB:.2f} GB (limit 2 GB)"
+    settings = binder.venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert settings.read_text() == (binder.repo / "jupyter" / "overrides.json").read_text(), "widget state"
 
 
 def test_the_tour_runs_under_binder_start_in_the_binder_kernel(binder):
