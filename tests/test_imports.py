@@ -38,6 +38,7 @@ LAYERS = {
     "scoreboard": 3.5,
     "widgets": 4,
     "series": 4,
+    "platforms": 4,
     "checks.core": 4.0,
     "checks.nb01": 4.01,
     "checks.nb02": 4.02,
