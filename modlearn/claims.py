@@ -132,6 +132,11 @@ def _modular_smaller_at_matched_accuracy(r: Results) -> bool:
     )
 
 
+def undefined_as_nan(value: float | None) -> float:
+    """A recorded number, with None (undefined in that run, see `results.record`) as NaN."""
+    return math.nan if value is None else float(value)
+
+
 def paired_verdict(a: list[float], b: list[float]) -> str:
     """`"smaller"` / `"larger"` when `a` is below / above `b` on every seed (paired) and the mean
     difference exceeds twice the differences' sd; otherwise `"not distinguishable"`."""
@@ -153,7 +158,7 @@ def _stated_verdicts_hold(r: Results) -> bool:
     # distinguishable" (one seed reaches the target)
 
     def seeds(name: str) -> list[float]:
-        return [float(r[f"matched_{name}_s{s}"]) for s in range(r["seeds"])]
+        return [undefined_as_nan(r[f"matched_{name}_s{s}"]) for s in range(r["seeds"])]
 
     return r["mwt_vs_nemo"] == paired_verdict(seeds("mwt"), seeds("nemo")) and r[
         "released_vs_supcon"
@@ -172,7 +177,7 @@ def _every_method_learns_09(r: Results) -> bool:
 
 
 def _seeds_of(r: Results, method: str, short: str) -> list[float]:
-    return [float(r[f"{method}_{short}_s{s}"]) for s in range(r["seeds"])]
+    return [undefined_as_nan(r[f"{method}_{short}_s{s}"]) for s in range(r["seeds"])]
 
 
 def _bimt_shortest_wires(r: Results) -> bool:

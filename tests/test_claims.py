@@ -67,3 +67,12 @@ def test_key_results_render_from_the_run_and_name_a_missing_value():
     )
     assert "2.0e-16" in line and "MLP 0.900, CNN 0.970" in line
     assert key_results("01_e2e_backprop", {"mlp_test_acc": 0.9}) == "not recorded: backprop_max_abs_error"
+
+
+def test_a_value_undefined_in_a_run_reads_as_nan_in_a_paired_verdict():
+    """`record` stores NaN as None (JSON has no NaN); a seed whose module never reached the target."""
+    from modlearn.claims import paired_verdict, undefined_as_nan
+
+    assert undefined_as_nan(0.25) == 0.25
+    assert paired_verdict([undefined_as_nan(None), 0.4], [0.5, 0.6]) == "not distinguishable"
+    assert paired_verdict([0.3, 0.4], [0.5, 0.6]) == "smaller"
