@@ -30,7 +30,9 @@ import psutil
 import pytest
 from conftest import BUILD, ROOT
 
-NOTEBOOKS = sorted(path.name for path in (ROOT / "tutorials").glob("[0-9][0-9]_*.ipynb"))
+from modlearn.series import notebooks
+
+NOTEBOOKS = [path.name for path in notebooks(ROOT / "tutorials")]
 SHOTS = BUILD / "browser"
 OVERRIDES = ROOT / "jupyter" / "overrides.json"
 RUN_ALL_TIMEOUT_S = 300

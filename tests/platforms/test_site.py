@@ -20,6 +20,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 from conftest import BUILD, ROOT
 
+from modlearn.series import notebooks
 from modlearn.train import fit
 
 SITE = BUILD / "site"
@@ -28,7 +29,7 @@ PAGES = sorted(
     for path in SITE.rglob("*.html")
     if "_static" not in path.relative_to(SITE).parts
 )
-NOTEBOOKS = sorted(path.stem for path in (ROOT / "tutorials").glob("*.ipynb"))
+NOTEBOOKS = [path.stem for path in notebooks(ROOT / "tutorials")]
 LOCAL_SCHEMES = {"data", "blob", "about"}
 FIGURE = re.compile(r'<img[^>]*\ssrc="[^"]*_images/[^"]+\.png"')
 API_MODULES = ["modlearn"] + [
