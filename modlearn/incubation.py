@@ -21,6 +21,7 @@ incubates stages r, r + world, ... (gloo on CPU, NCCL on GPU).
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import copy
 import math
@@ -36,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import distributed
 from .data import Dataset, load_dataset, num_batches
 from .interrupts import report_interrupt
 from .models import BlockModel, ResidualMLP, TinyViT
@@ -51,6 +53,10 @@ MODEL_KINDS = ("resmlp", "vit")
 WORKER_START_S = 5.0
 # the start-up of `workers` processes as last measured in this Python session (see `worker_start_s`)
 _measured_start_s: dict[int, float] = {}
+# the worker pools kept between calls, by number of workers (see `_worker_pool`), and what handing a
+# kept pool the jobs (the meta model and the data, pickled) and collecting the stages costs
+POOL_DISPATCH_S = 0.5
+_pools: dict[int, ProcessPoolExecutor] = {}
 
 
 # --------------------------------------------------------------------------- configuration
@@ -349,27 +355,51 @@ def _timed_job(job: tuple) -> tuple[float, Result]:
     return time.time(), _incubation_job(job)
 
 
+def _worker_pool(workers: int) -> tuple[ProcessPoolExecutor, bool]:
+    """This session's pool of `workers` spawned processes and whether it was started just now: a
+    pool is kept between calls, so its processes pay their start-up once."""
+    import torch.multiprocessing as mp
+
+    if workers not in _pools:
+        context = mp.get_context("spawn")
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up_worker)
+        return _pools[workers], True
+    return _pools[workers], False
+
+
+def close_worker_pools() -> None:
+    """Stop the worker processes kept between `incubate_all(parallel=True)` calls (done at exit too).
+    A kept pool is idle, so its workers are let finish and exit (terminating them would leak the
+    pool's semaphores; an interrupted pool is terminated where it is interrupted)."""
+    while _pools:
+        _pools.popitem()[1].shutdown(wait=True)
+
+
+atexit.register(close_worker_pools)
+
+
 def _incubate_in_processes(jobs: list[tuple], workers: int) -> Iterator[Result]:
     """Yield each job's result as soon as its worker finishes.
 
-    A worker that dies (killed for memory, say) raises `BrokenProcessPool` here instead of leaving
-    the caller waiting. Leaving early (Ctrl-C, an error, `close()`) terminates the workers.
+    The workers are kept for the next call (`close_worker_pools` stops them). A worker that dies
+    (killed for memory, say) raises `BrokenProcessPool` here instead of leaving the caller waiting.
+    Leaving early (Ctrl-C, an error, `close()`) terminates the workers.
     """
-    import torch.multiprocessing as mp
-
     workers = min(workers, len(jobs))
     created = time.time()
-    executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_warm_up_worker)
-    starts = []
+    executor, fresh = _worker_pool(workers)
+    starts, finished = [], False
     try:
         for future in as_completed([executor.submit(_timed_job, job) for job in jobs]):
             began, result = future.result()
             starts.append(began - created)
             yield result
+        finished = True
     finally:
-        _terminate(executor)
-    # every worker is busy once the first `workers` jobs have begun: that wait is the start-up
-    _measured_start_s[workers] = sorted(starts)[workers - 1]
+        if not finished:
+            _terminate(_pools.pop(workers))
+    if fresh:  # every worker is busy once the first `workers` jobs have begun: that wait is the start-up
+        _measured_start_s[workers] = sorted(starts)[workers - 1]
 
 
 def _terminate(executor: ProcessPoolExecutor) -> None:
@@ -389,9 +419,17 @@ def usable_cpus() -> int:
 
 
 def worker_start_s(workers: int) -> float:
-    """Seconds until `workers` spawned processes all train: as measured by the last `incubate_all` in
-    processes with as many workers in this Python session, else `WORKER_START_S` per worker."""
+    """Seconds until `workers` spawned processes all train: `POOL_DISPATCH_S` while this session keeps
+    a pool of that size; else as measured when this session last started one, else `WORKER_START_S`
+    per worker."""
+    if workers in _pools:
+        return POOL_DISPATCH_S
     return _measured_start_s.get(workers, WORKER_START_S * workers)
+
+
+# two CPUs, less the little that daemons and exiting processes take on a quiet machine (a quiet
+# 2-core machine measured 1.96 free, and lost its 1.8x speed-up to a threshold of exactly 2)
+MIN_FREE_CPUS = 1.8
 
 
 def processes_pay_off(sequential_s: float, workers: int, cpus: float, start_s: float | None = None) -> bool:
@@ -402,11 +440,12 @@ def processes_pay_off(sequential_s: float, workers: int, cpus: float, start_s: f
     fractional). `w = min(workers, cpus)` processes make the K incubations take about
     `sequential_s / w`, so they save `sequential_s (1 - 1/w)`; starting them costs `start_s`
     (default `WORKER_START_S` per worker: each imports PyTorch and builds its first optimizer while
-    they share the cores). Fewer than two free CPUs never pay off.
+    they share the cores). Fewer than `MIN_FREE_CPUS` free CPUs never pay off: workers that
+    time-share a core with other jobs are slowed by them unpredictably (0.72x measured under load).
     """
     w = min(workers, cpus)
     start = WORKER_START_S * workers if start_s is None else start_s
-    return w >= 2 and sequential_s * (1 - 1 / w) > start
+    return w >= MIN_FREE_CPUS and sequential_s * (1 - 1 / w) > start
 
 
 class OtherLoad:
@@ -461,7 +500,7 @@ def _requested_mode(parallel: bool) -> str:
     """The mode `parallel=True` or `False` asks for."""
     if not parallel:
         return "sequential"
-    return "ranks" if distributed_world_size() > 1 else "processes"
+    return "ranks" if distributed.world_size() > 1 else "processes"
 
 
 def _results(jobs: list[tuple], mode: str, workers: int) -> Iterator[Result]:
@@ -474,11 +513,6 @@ def _results(jobs: list[tuple], mode: str, workers: int) -> Iterator[Result]:
         yield from map(_incubation_job, jobs)
 
 
-def distributed_world_size() -> int:
-    """The number of ranks when launched by `torchrun` (`WORLD_SIZE`), else 1."""
-    return int(os.environ.get("WORLD_SIZE", "1")) if torch.distributed.is_available() else 1
-
-
 def _incubate_on_ranks(jobs: list[tuple]) -> list[Result]:
     """Rank r runs jobs r, r + world, ...; every rank receives all results (gloo on CPU, NCCL on GPU)."""
     import torch.distributed as dist
@@ -488,9 +522,10 @@ def _incubate_on_ranks(jobs: list[tuple]) -> list[Result]:
         if gpus:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % gpus)
         # NCCL needs one GPU per rank; more ranks than GPUs (or none) talk through gloo
-        dist.init_process_group("nccl" if gpus >= distributed_world_size() else "gloo")
+        dist.init_process_group("nccl" if gpus >= distributed.world_size() else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    mine = [_incubation_job(job) for job in jobs[rank::world]]
+    with distributed.each_rank_alone():  # each rank trains stages of its own: no data-parallel fit
+        mine = [_incubation_job(job) for job in jobs[rank::world]]
     gathered: list = [None] * world
     dist.all_gather_object(gathered, mine)
     return [result for part in gathered for result in part]
@@ -567,13 +602,17 @@ class DeepIncubation:
         self._keep(index, _cpu_state(stage), history)
         return history
 
-    def incubate_all(self, data: Dataset, parallel: bool | None = None) -> dict[int, History]:
+    def incubate_all(
+        self, data: Dataset, parallel: bool | None = None, keep_workers: bool = False
+    ) -> dict[int, History]:
         """Phase 2 for every stage; each stage is kept in `incubated` as soon as it finishes.
 
         `parallel=True`: across `torchrun` ranks when launched that way, else in `config.workers`
         spawned processes; `False`: one after the other in this process; `None`: as `parallel_mode`
-        decides. Ctrl-C terminates the workers and keeps the stages that finished. When a worker
-        dies (killed for memory, say), the stages not yet finished run in this process.
+        decides. `keep_workers=True` keeps the worker processes for the next call, which then pays
+        no start-up (`close_worker_pools()` stops them); by default they stop at the end. Ctrl-C
+        terminates the workers and keeps the stages that finished. When a worker dies (killed for
+        memory, say), the stages not yet finished run in this process.
         """
         mode = self.parallel_mode(data) if parallel is None else _requested_mode(parallel)
         meta_stages = [copy.deepcopy(s).cpu() for s in self.meta_stages]
@@ -581,14 +620,18 @@ class DeepIncubation:
             (meta_stages, copy.deepcopy(stage).cpu(), i, data, self.config, self.train)
             for i, stage in enumerate(self.target_stages)
         ]
-        self._run(jobs, mode)
+        try:
+            self._run(jobs, mode)
+        finally:
+            if not keep_workers:
+                close_worker_pools()
         return self.histories
 
     def parallel_mode(self, data: Dataset) -> str:
         """How `incubate_all(parallel=None)` runs: `"ranks"` under `torchrun`, `"processes"` when
         `processes_pay_off` for the estimated sequential time, the CPUs that other processes leave
         free meanwhile and `worker_start_s`, else `"sequential"` (said in a line)."""
-        if distributed_world_size() > 1:
+        if distributed.world_size() > 1:
             return "ranks"
         workers = min(self.config.workers, self.num_stages)
         with OtherLoad() as load:
@@ -602,7 +645,13 @@ class DeepIncubation:
         cpus, start = max(1.0, usable_cpus() - load.cpus), worker_start_s(workers)
         if processes_pay_off(estimate, workers, cpus, start):
             return "processes"
-        measured = "as measured in this session" if workers in _measured_start_s else "estimated"
+        measured = (
+            "workers kept from this session's last run"
+            if workers in _pools
+            else "as measured in this session"
+            if workers in _measured_start_s
+            else "estimated"
+        )
         print(
             f"Incubating one stage after the other in this process: {workers} worker processes on the "
             f"{cpus:.1f} CPU(s) that other jobs leave free would save at most "
@@ -773,20 +822,21 @@ def same_weights(a: dict[int, StageState], b: dict[int, StageState]) -> bool:
 
 
 def time_incubation(
-    inc: DeepIncubation, data: Dataset, parallel: bool | None = None
+    inc: DeepIncubation, data: Dataset, parallel: bool | None = None, keep_workers: bool = False
 ) -> dict[str, float | bool | str]:
     """Wall-clock of `incubate_all` sequential, then with `parallel` (default: as `parallel_mode` decides).
 
     Both use `config.threads` threads per incubation; `identical` says whether they gave
     bit-identical stage weights; `mode` says how the second run ran ("processes", "ranks" or
-    "sequential"). The second run's weights and histories are kept.
+    "sequential"). The second run's weights and histories are kept; `keep_workers` as in
+    `incubate_all`.
     """
     mode = inc.parallel_mode(data) if parallel is None else _requested_mode(parallel)
     start = time.perf_counter()
     inc.incubate_all(data, parallel=False)
     sequential, states = time.perf_counter() - start, dict(inc.incubated)
     start = time.perf_counter()
-    inc.incubate_all(data, parallel=mode != "sequential")
+    inc.incubate_all(data, parallel=mode != "sequential", keep_workers=keep_workers)
     parallel_s = time.perf_counter() - start
     return {
         "sequential_s": sequential,
@@ -928,7 +978,8 @@ def demo_problem(steps: int = 30, seed: int = 0) -> tuple[DeepIncubation, Datase
     )
     config = IncubationConfig(meta_steps=steps, incubation_steps=steps, finetune_steps=steps)
     inc = DeepIncubation(meta, target, data.input_shape, config, paper_train(lr=2e-3, seed=seed))
-    with torch_threads(config.threads):
+    # every rank pretrains the same meta model in its own process, as the single-process demo does
+    with torch_threads(config.threads), distributed.each_rank_alone():
         inc.pretrain_meta(data)
     return inc, data
 
@@ -950,7 +1001,7 @@ def main(argv: list[str] | None = None) -> int:
     inc.incubate_all(data, parallel=not args.sequential)
     if int(os.environ.get("RANK", "0")) == 0:
         torch.save(inc.assemble().state_dict(), args.out)
-        print(f"saved the assembled model to {args.out} (world size {distributed_world_size()})")
+        print(f"saved the assembled model to {args.out} (world size {distributed.world_size()})")
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return 0

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from tqdm.notebook import tqdm as notebook_tqdm
 
+from . import distributed
 from .data import Dataset, Split, iterate_batches, num_batches
 from .env import resolve_device, seed_everything
 from .validate import ConfigFields, check_device, check_evaluate_inputs, check_fit_inputs, check_float
@@ -225,7 +226,8 @@ class History:
 
 @dataclass
 class TrainState:
-    """What hooks see: the model, optimizer, counters and the latest step's metrics."""
+    """What hooks see: the model, optimizer, counters and the latest step's metrics; `ranks` when
+    several processes train together (`torchrun`, see `modlearn.distributed`), else None."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -237,6 +239,7 @@ class TrainState:
     epoch: int = 0
     metrics: Metrics = field(default_factory=dict)
     stop: bool = False
+    ranks: distributed.Ranks | None = None
 
 
 class Hook:
@@ -333,6 +336,9 @@ def fit(
     for bit (`max_steps` counts the steps of the whole run).
     A non-finite loss raises `FloatingPointError` naming the step (the history so far is its
     `.history`; the checkpoint on disk stays the last finite one) unless `stop_on_nonfinite=False`.
+    Launched with `torchrun`, it trains data-parallel across the ranks (`modlearn.distributed`): each
+    global batch is shared out, gradients and step metrics are averaged, rank 0 writes the checkpoint
+    (which resumes with another number of ranks, or in one process).
     """
     config = TrainConfig() if config is None else config
     objective = CrossEntropy() if objective is None else objective
@@ -340,9 +346,13 @@ def fit(
     train_split, val_split = _splits(data, val)
     check_fit_inputs(model, config, objective, train_split, val_split)
     device = resolve_device(config.device)
+    ranks = distributed.join(device)
+    device = distributed.rank_device(device, ranks)
     if config.seed is not None:
         seed_everything(config.seed)
     model.to(device)
+    if ranks is not None:
+        distributed.broadcast_module(model)
     train_split, val_split = train_split.to(device), (val_split.to(device) if val_split else None)
     if _use_channels_last(config, model, train_split):
         model.to(memory_format=torch.channels_last)
@@ -359,7 +369,7 @@ def fit(
     epochs = config.num_epochs(steps_per_epoch)
     total = epochs * steps_per_epoch
     total = min(total, config.max_steps) if config.max_steps else total
-    state = TrainState(model, optimizer, config, history, device, total_steps=total)
+    state = TrainState(model, optimizer, config, history, device, total_steps=total, ranks=ranks)
     parts = _stateful_parts(objective, hooks)
     run = _run_settings(config, len(train_split))
     saved = _open_resume(config, model, run, parts) if config.resume else None
@@ -370,7 +380,8 @@ def fit(
         if config.amp and device.type == "cuda"
         else contextlib.nullcontext()
     )
-    bar = progress_bar(total, state.step, config.desc, disable=not show_progress(config))
+    shows = show_progress(config) and (ranks is None or ranks.is_main)
+    bar = progress_bar(total, state.step, config.desc, disable=not shows)
     for hook in hooks:
         hook.on_fit_start(state)
     if saved is not None:
@@ -380,6 +391,8 @@ def fit(
     log = _EpochLog(rng=torch.get_rng_state(), seconds=carried)
 
     def save() -> None:
+        if ranks is not None and not ranks.is_main:
+            return
         save_checkpoint(
             config.checkpoint_path,
             model,
@@ -463,18 +476,24 @@ def _run_epoch(
     batches = iterate_batches(train.x, train.y, config.batch_size, generator=generator)
     for batch in itertools.islice(batches, state.step - log.first_step, None):
         optimizer.zero_grad(set_to_none=True)
+        batch, weight = distributed.shard(batch, state.ranks) if state.ranks else (batch, 1.0)
         with autocast:
             loss, metrics = objective(forward_model, batch)
-        if config.stop_on_nonfinite and not bool(torch.isfinite(loss.detach()).all()):
-            raise _nonfinite_loss(state, loss)
+        step_metrics = {"loss": loss.detach(), **metrics}
+        if state.ranks:
+            step_metrics = distributed.average_metrics(step_metrics, weight, state.ranks)
+        if config.stop_on_nonfinite and not bool(torch.isfinite(step_metrics["loss"]).all()):
+            raise _nonfinite_loss(state, step_metrics["loss"])
         if not objective.handles_backward:
             loss.backward()
+        if state.ranks:
+            distributed.average_gradients(trainable, weight, state.ranks)
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
         optimizer.step()
         state.step += 1
         log.rng = torch.get_rng_state()
-        state.metrics = {"loss": loss.detach(), **metrics}
+        state.metrics = step_metrics
         log.metrics.append(state.metrics)
         bar.update(1)
         for hook in hooks:

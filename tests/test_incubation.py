@@ -1,6 +1,7 @@
 """Deep Incubation (modlearn/incubation.py, notebook 03)."""
 
 import copy
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -98,11 +99,28 @@ def test_assembled_model_equals_chaining_incubated_stages(kind):
 
 def test_parallel_and_sequential_incubation_give_identical_weights(problem, monkeypatch):
     inc, data = problem
+    inc_lib.close_worker_pools()
     monkeypatch.setattr(inc_lib, "_measured_start_s", {})
+    before = {p.pid for p in multiprocessing.active_children()}  # other tests' leftovers, if any
+
+    def workers() -> set[int]:
+        return {p.pid for p in multiprocessing.active_children()} - before
+
     inc.incubate_all(data, parallel=True)
+    assert workers() == set(), "without keep_workers the workers stop at the end"
     # a fresh Python importing PyTorch and building an optimizer takes well over half a second
-    assert inc_lib.worker_start_s(2) == inc_lib._measured_start_s[2] > 0.5
+    assert inc_lib._measured_start_s[2] > 0.5
     parallel = dict(inc.incubated)
+    inc.incubate_all(data, parallel=True, keep_workers=True)
+    # the workers are kept: the next run starts none and its stages are the same
+    assert inc_lib.worker_start_s(2) == inc_lib.POOL_DISPATCH_S
+    kept = workers()
+    inc.incubate_all(data, parallel=True, keep_workers=True)
+    assert workers() == kept and len(kept) == 2
+    assert inc_lib.same_weights(parallel, inc.incubated)
+    inc_lib.close_worker_pools()
+    assert workers() == set()
+    assert inc_lib.worker_start_s(2) == inc_lib._measured_start_s[2]
     inc.incubate_all(data, parallel=False)
     assert inc_lib.same_weights(parallel, inc.incubated)
     inc.incubated[1] = {k: v + 1e-7 for k, v in inc.incubated[1].items()}
@@ -115,6 +133,8 @@ def test_processes_fall_back_when_their_start_up_exceeds_the_saving():
     assert not inc_lib.processes_pay_off(30, workers=2, cpus=2, start_s=15.1)
     # other jobs keep half of the second CPU busy: below 2 free CPUs processes never pay off
     assert not inc_lib.processes_pay_off(1000, workers=2, cpus=1.5, start_s=0)
+    # a quiet machine: daemons take a few percent of a CPU, and processes still pay off
+    assert inc_lib.processes_pay_off(30, workers=2, cpus=1.96, start_s=10)
     # 3 workers on 2.5 free CPUs: the 4 incubations take 30 / 2.5 s, saving 18 s
     assert inc_lib.processes_pay_off(30, workers=3, cpus=2.5, start_s=17.9)
     assert not inc_lib.processes_pay_off(30, workers=3, cpus=2.5, start_s=18.1)
