@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from modlearn import distributed
 from modlearn.data import load_dataset
 from modlearn.models import make_model
 from modlearn.train import TrainConfig, fit
@@ -66,6 +67,7 @@ def main() -> None:
         rate = timed_fit(args.steps, args.width, args.batch)
         if int(os.environ.get("RANK", "0")) == 0:
             print(json.dumps({"samples_per_s": rate}))
+        distributed.leave()
         return
     print(f"MLP 784 -> 3 x {args.width} -> 10, {args.samples} timed samples per configuration (samples/s)")
     print("global batch | 1 process, 1 thread | 1 process, 2 threads | 2 ranks, 1 thread each | efficiency")

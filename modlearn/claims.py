@@ -304,8 +304,10 @@ CLAIMS: dict[str, list[Claim]] = {
         ),
         Claim(
             "the pipeline runs the same steps faster than DGL or E2E in one process",
-            # measured (benchmarks/pipelined_local.py, quiet 2 cores): 1.7-2.3x over DGL, 1.9-2.1x over E2E
-            lambda r: r["pipe_speedup_over_dgl"] > 1.2 and r["pipe_speedup_over_e2e"] > 1.2,
+            # a wall-clock ratio on shared cores: over DGL 1.26 (notebook 02 at cpu under the series runner,
+            # whose client shares the 2 cores with the ranks) to 2.3 (benchmarks/pipelined_local.py, quiet);
+            # over E2E 1.36 to 2.1; the text says faster, not by how much
+            lambda r: r["pipe_speedup_over_dgl"] > 1.1 and r["pipe_speedup_over_e2e"] > 1.1,
         ),
     ],
     "03_deep_incubation": [

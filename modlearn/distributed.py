@@ -77,6 +77,17 @@ def join(device: torch.device) -> Ranks | None:
     return Ranks(dist.get_rank(), dist.get_world_size())
 
 
+def leave() -> None:
+    """End this rank's part: wait for the other ranks, then close the process group (nothing without
+    one). Call it last in a `torchrun` script: a rank that exits while gloo still talks to another
+    can abort in C++ ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def rank_device(device: torch.device, ranks: Ranks | None) -> torch.device:
     """`device`, made this rank's own GPU (`LOCAL_RANK`) when it is CUDA and several ranks train."""
     if ranks is None or device.type != "cuda" or device.index is not None:

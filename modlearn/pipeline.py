@@ -16,9 +16,9 @@ trained weights are those of the single-process DGL bit for bit (`tests/test_pip
 Deviation: `grad_clip` clips each module's gradients on its own (one process clips them together).
 Validation runs after training, on the assembled model (no per-epoch validation rows).
 
-`record_timelines` shows it: it times E2E and DGL in this process and DGL on K ranks (launched with
-`torchrun` in fresh processes), and records when each module works (`Timeline`); `plot_timelines`
-draws them on one time axis (notebook 02, `benchmarks/pipelined_local.py`).
+`record_timelines` shows it: it times E2E and DGL in this process and DGL on K ranks (fresh
+processes, started as `torchrun` starts them), and records when each module works (`Timeline`);
+`plot_timelines` draws them on one time axis (notebook 02, `benchmarks/pipelined_local.py`).
 """
 
 from __future__ import annotations
@@ -285,8 +285,8 @@ def record_timelines(
 ) -> PipelineTimes:
     """Train the MLP `hidden` on `data.train` for `steps` steps three ways, each with 1 CPU thread
     per process, and record when each of its `modules` modules works: E2E and DGL in this process,
-    then DGL pipelined on `modules` ranks (`torchrun` in fresh processes; their start-up is not in
-    the timelines). Every run starts from the same weights and walks the same batches.
+    then DGL pipelined on `modules` ranks (fresh processes, started as `torchrun` starts them; their
+    start-up is not in the timelines). Every run starts from the same weights and walks the same batches.
 
     `train` sets the batch size, learning rate and seed (the device is the CPU, no validation).
     Raises `RuntimeError` with the ranks' output when the pipelined run fails.
@@ -324,25 +324,65 @@ def _mlp(data: Dataset, hidden: Sequence[int], seed: int | None) -> BlockModel:
 
 
 def _run_ranks(data: Dataset, hidden: Sequence[int], modules: int, train: TrainConfig):
-    """Every rank's marks and rank 0's trained weights, from `modules` fresh `torchrun` ranks."""
+    """Every rank's marks and rank 0's trained weights, from `modules` fresh rank processes."""
     with tempfile.TemporaryDirectory(prefix="modlearn-pipeline-") as folder:
         job = {"x": data.train.x, "y": data.train.y, "num_classes": data.num_classes, "hidden": list(hidden)}
         job |= {"modules": modules, "lr": train.lr, "batch_size": train.batch_size, "seed": train.seed or 0}
         job["steps"] = train.max_steps
         torch.save(job, Path(folder) / "job.pt")
-        package_root = str(Path(__file__).resolve().parents[1])
-        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
-        command += [str(modules), "-m", "modlearn.pipeline", folder]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"record_timelines: the {modules} pipelined ranks failed (exit {done.returncode}):\n"
-                f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-            )
+        _launch_ranks(modules, [sys.executable, "-m", "modlearn.pipeline", folder])
         results = [torch.load(Path(folder) / f"rank{k}.pt", weights_only=True) for k in range(modules)]
     return [result["marks"] for result in results], results[0]["weights"]
+
+
+def _launch_ranks(world: int, command: list[str], timeout_s: float = 3600) -> None:
+    """Run `command` as `world` ranks on this machine, as `torchrun --standalone` would, but without
+    its launcher process (a second PyTorch in memory): each rank gets `RANK`, `WORLD_SIZE`,
+    `LOCAL_RANK` and a free local port to meet on, and 1 OpenMP thread. Raises `RuntimeError` with
+    the ranks' output when one fails (the others are stopped)."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    meet = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": str(world)}
+    env = {**os.environ, **meet, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    logs = [tempfile.TemporaryFile(mode="w+") for _ in range(world)]
+    ranks = [
+        subprocess.Popen(
+            command, env={**env, "RANK": str(k), "LOCAL_RANK": str(k)}, stdout=log, stderr=subprocess.STDOUT
+        )
+        for k, log in enumerate(logs)
+    ]
+    try:
+        codes = _wait_all(ranks, time.monotonic() + timeout_s)
+        if any(code != 0 for code in codes):  # None: still running at the deadline
+            output = []
+            for k, log in enumerate(logs):
+                log.seek(0)
+                output.append(f"--- rank {k} (exit {codes[k]}):\n{log.read()[-3000:]}")
+            raise RuntimeError(f"record_timelines: the {world} pipelined ranks failed:\n" + "\n".join(output))
+    finally:
+        for rank, log in zip(ranks, logs, strict=True):
+            rank.kill()
+            rank.wait()
+            log.close()
+
+
+def _wait_all(ranks: list[subprocess.Popen], deadline: float) -> list[int | None]:
+    """Each rank's exit code; stops waiting when one fails (the others would wait for it) or at the
+    deadline (None for those still running)."""
+    while time.monotonic() < deadline:
+        codes = [rank.poll() for rank in ranks]
+        if all(code is not None for code in codes) or any(code for code in codes):
+            return codes
+        time.sleep(0.05)
+    return [rank.poll() for rank in ranks]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _rank_main(folder: str) -> None:
@@ -360,6 +400,7 @@ def _rank_main(folder: str) -> None:
     train_dgl_pipelined(model, data, config, replace(train, device="cpu", progress=False), timeline)
     rank = int(os.environ["RANK"])
     torch.save({"marks": timeline.marks, "weights": model.state_dict()}, Path(folder) / f"rank{rank}.pt")
+    distributed.leave()
 
 
 def plot_timelines(times: PipelineTimes, first_step: int = 10, num_steps: int = 4):

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 import modlearn.train as train_module
+from modlearn import distributed
 from modlearn.data import load_dataset
 from modlearn.models import make_model
 from modlearn.train import TrainConfig, fit
@@ -61,6 +62,7 @@ def main() -> None:
     if rank == 0:
         torch.save(model.state_dict(), out / "weights.pt")
         (out / "history.json").write_text(json.dumps(history.epochs))
+    distributed.leave()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from modlearn import distributed
 from modlearn.data import load_dataset
 from modlearn.local import LocalConfig, train_local
 from modlearn.models import make_model
@@ -40,6 +41,7 @@ def main() -> None:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), Path(args.out) / "weights.pt")
         print(f"seconds {run.seconds:.3f} steps {run.steps}")
+    distributed.leave()
 
 
 if __name__ == "__main__":

@@ -97,3 +97,15 @@ def test_record_timelines_pipelines_dgl_with_the_same_weights(tmp_path):
     assert times.seconds_per_step("pipelined") > 0
     figure = plot_timelines(times, first_step=5, num_steps=3)
     assert len(figure.axes) == 3
+
+
+def test_a_failing_rank_raises_with_its_output_and_stops_the_others():
+    from modlearn.pipeline import _launch_ranks
+
+    command = [
+        sys.executable,
+        "-c",
+        "import os, sys, time\nif os.environ['RANK'] == '1': sys.exit('rank 1 broke')\ntime.sleep(60)",
+    ]
+    with pytest.raises(RuntimeError, match=r"(?s)rank 1 \(exit 1\).*rank 1 broke"):
+        _launch_ranks(2, command, timeout_s=30)
