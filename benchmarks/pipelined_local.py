@@ -25,9 +25,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1024)
     args = parser.parse_args()
     data = load_dataset("digits", verbose=False)
-    train = TrainConfig(batch_size=128, seed=0)
+    train = TrainConfig(lr=2e-3, batch_size=256, seed=0)
     hidden = (args.width,) * 3
-    print(f"MLP 64 -> 3 x {args.width} -> 10, 2 modules, batch 128, {args.steps} steps, 1 thread per process")
+    print(f"MLP 64 -> 3 x {args.width} -> 10, 2 modules, batch 256, {args.steps} steps, 1 thread per process")
     times = record_timelines(data, hidden=hidden, modules=2, steps=args.steps, train=train)
     for mode, name in MODES.items():
         share = times.together(mode)
