@@ -403,9 +403,11 @@ def _rank_main(folder: str) -> None:
     distributed.leave()
 
 
-def plot_timelines(times: PipelineTimes, first_step: int = 10, num_steps: int = 4):
+def plot_timelines(times: PipelineTimes, first_step: int | None = None, num_steps: int = 4):
     """Which module works when, in each mode, on one time axis: a window as long as `num_steps`
-    steps of DGL in one process, from the start of step `first_step` of each mode. Returns the figure."""
+    steps of DGL in one process (at its median step time), from the start of step `first_step` of
+    each mode (default: the middle of the run, past the slower first steps). Returns the figure."""
+    first_step = times.steps // 2 if first_step is None else first_step
     import matplotlib.pyplot as plt
 
     window = num_steps * times.seconds_per_step("dgl")
