@@ -4,9 +4,10 @@ The few names a learner types are re-exported here; each method lives in its own
 """
 
 from . import data, models, results, train, viz
+from .api import ModelContractError, Run
 from .data import Dataset, Split, iterate_batches, load_dataset, load_for_notebook
 from .env import environment_report, resolve_device, seed_everything, setup
-from .models import CNN, MLP, TinyViT, count_parameters, make_model
+from .models import CNN, MLP, BlockModel, TinyViT, count_parameters, make_model
 from .results import record, report
 from .train import (
     CrossEntropy,
@@ -28,6 +29,9 @@ __all__ = [
     "results",
     "train",
     "viz",
+    "ModelContractError",
+    "Run",
+    "BlockModel",
     "Dataset",
     "Split",
     "iterate_batches",

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from .data import Dataset, Split, iterate_batches
 from .interrupts import report_interrupt
-from .models import MLP, BlockModel
+from .models import MLP, BlockModel, split_blocks
 from .train import Batch, CrossEntropy, History, Metrics, Objective, TrainConfig, fit, predict
 from .validate import ConfigFields, check_type
 
@@ -94,21 +94,6 @@ def check_block_model(model: nn.Module) -> None:
             f"{type(model).__name__} has no `blocks` (nn.ModuleList) and `head`: local training cuts a "
             "model along its blocks; build it with modlearn.models (MLP, CNN) or subclass BlockModel"
         )
-
-
-def split_blocks(num_blocks: int, num_modules: int | None) -> list[tuple[int, int]]:
-    """Contiguous `(start, stop)` block ranges of `num_modules` modules, as even as possible.
-
-    `split_blocks(4, 2) == [(0, 2), (2, 4)]`; `None` gives one module per block.
-    """
-    k = num_blocks if num_modules is None else num_modules
-    if not 1 <= k <= num_blocks:
-        raise ValueError(
-            f"K={k} modules cannot be cut from a model with {num_blocks} blocks: choose K between 1 "
-            f"and {num_blocks}, or build a deeper model (more hidden widths / channels)"
-        )
-    edges = [round(i * num_blocks / k) for i in range(k + 1)]
-    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def make_aux_head(

@@ -39,6 +39,48 @@ class BlockModel(nn.Module):
             x = block(x)
         return x
 
+    @classmethod
+    def from_sequential(cls, model: nn.Sequential) -> BlockSequence:
+        """A plain `nn.Sequential` of layers as a `BlockModel` that shares its parameters.
+
+        Each block starts at a weight layer (`Linear`, `Conv1d/2d`, or a sub-module holding one) and
+        keeps the layers after it up to the next weight layer (activations, norms, pooling, dropout,
+        `Flatten`); layers before the first weight layer join the first block. The last weight layer
+        and what follows it is the head. `Sequential(Flatten, Linear, ReLU, Linear, ReLU, Linear)`
+        becomes blocks `[Flatten-Linear-ReLU, Linear-ReLU]` and head `Linear`.
+        Raises `ValueError` when the Sequential has fewer than two weight layers.
+        """
+        layers = list(model)
+        starts = [i for i, layer in enumerate(layers) if _holds_weights(layer)]
+        if len(starts) < 2:
+            raise ValueError(
+                f"found {len(starts)} weight layer(s) (Linear/Conv) in the Sequential; it needs at least "
+                "two: one block or more, and a head (the last weight layer)"
+            )
+        edges = [0, *starts[1:]]
+        blocks = [nn.Sequential(*layers[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        tail = layers[starts[-1] :]
+        return BlockSequence(blocks, tail[0] if len(tail) == 1 else nn.Sequential(*tail))
+
+
+WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def _holds_weights(layer: nn.Module) -> bool:
+    return any(isinstance(m, WEIGHT_LAYERS) for m in layer.modules())
+
+
+class BlockSequence(BlockModel):
+    """A `BlockModel` from given blocks and head (what `BlockModel.from_sequential` builds).
+
+    `x: (batch, *input)` -> `head(blocks[-1](... blocks[0](x)))`.
+    """
+
+    def __init__(self, blocks: Sequence[nn.Module], head: nn.Module) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.head = head
+
 
 class MLP(BlockModel):
     """Fully connected network. `x: (batch, *input_shape)` -> logits `(batch, num_classes)`.
@@ -235,12 +277,17 @@ def squared_edges(weight: torch.Tensor, name: str = "W") -> torch.Tensor:
 MODELS = {"mlp": MLP, "cnn": CNN, "vit": TinyViT}
 
 
-def make_model(kind: str, input_shape: Sequence[int], num_classes: int = 10, **kwargs) -> BlockModel:
-    """Build `"mlp"`, `"cnn"` or `"vit"` for inputs of `input_shape = (C, H, W)`.
+def make_model(
+    kind: str, input_shape: int | Sequence[int], num_classes: int = 10, **kwargs: object
+) -> BlockModel:
+    """Build `"mlp"`, `"cnn"` or `"vit"` for inputs of `input_shape = (C, H, W)` (an MLP also takes a
+    number of input features, `make_model("mlp", 64)`).
 
     `kwargs` go to the class (`hidden=` for MLP, `channels=` for CNN, `dim=`, `depth=` ... for ViT).
     """
     check_choice("kind", kind, sorted(MODELS), owner="make_model")
+    if kind == "mlp" and isinstance(input_shape, int) and not isinstance(input_shape, bool):
+        input_shape = (1, 1, check_int("input_shape", input_shape, 1, owner="make_model"))
     input_shape = check_shape("input_shape", input_shape, 3, owner="make_model")
     num_classes = check_int("num_classes", num_classes, 1, owner="make_model")
     allowed = set(inspect.signature(MODELS[kind]).parameters) - {
@@ -261,6 +308,22 @@ def make_model(kind: str, input_shape: Sequence[int], num_classes: int = 10, **k
     if kind == "cnn":
         return CNN(in_channels=c, num_classes=num_classes, image_size=h, **kwargs)
     return TinyViT(image_size=h, in_channels=c, num_classes=num_classes, **kwargs)
+
+
+def split_blocks(num_blocks: int, num_modules: int | None) -> list[tuple[int, int]]:
+    """Contiguous `(start, stop)` block ranges of `num_modules` modules, as even as possible.
+
+    `split_blocks(4, 2) == [(0, 2), (2, 4)]`; `None` gives one module per block. The one rule every
+    method that cuts a model into modules or stages uses (local training, Deep Incubation, the scoreboard).
+    """
+    k = num_blocks if num_modules is None else num_modules
+    if not 1 <= k <= num_blocks:
+        raise ValueError(
+            f"K={k} modules cannot be cut from a model with {num_blocks} blocks: choose K between 1 "
+            f"and {num_blocks}, or build a deeper model (more hidden widths / channels)"
+        )
+    edges = [round(i * num_blocks / k) for i in range(k + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -267,6 +267,11 @@ class _CallableHook(Hook):
         self.fn(state)
 
 
+def as_hook(hook: Hook | Callable[[TrainState], None]) -> Hook:
+    """`hook` itself, or a plain function `f(state)` wrapped as a hook called after every step."""
+    return hook if isinstance(hook, Hook) else _CallableHook(hook)
+
+
 # --------------------------------------------------------------------------- the loop
 
 
@@ -342,7 +347,7 @@ def fit(
     """
     config = TrainConfig() if config is None else config
     objective = CrossEntropy() if objective is None else objective
-    hooks = [h if isinstance(h, Hook) else _CallableHook(h) for h in hooks]
+    hooks = [as_hook(h) for h in hooks]
     train_split, val_split = _splits(data, val)
     check_fit_inputs(model, config, objective, train_split, val_split)
     device = resolve_device(config.device)
