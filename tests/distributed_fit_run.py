@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
-import modlearn.train as train_module
-from modlearn import distributed
+import modlearn.train.loop as loop
 from modlearn.data import load_dataset
 from modlearn.models import make_model
-from modlearn.train import TrainConfig, fit
+from modlearn.train import TrainConfig, distributed, fit
 
 GLOBAL_BATCH = 49  # odd: the 2 shares differ (25 + 24, and the last batch of each epoch 17 + 16)
 
@@ -34,14 +33,14 @@ def main() -> None:
     args = parser.parse_args()
     out, rank = Path(args.out), int(os.environ.get("RANK", "0"))
     out.mkdir(parents=True, exist_ok=True)
-    original = train_module.save_checkpoint
+    original = loop.save_checkpoint
 
     def recording_save(*a, **k):
         with open(out / "checkpoint-writers.txt", "a") as file:
             file.write(f"{rank}\n")
         original(*a, **k)
 
-    train_module.save_checkpoint = recording_save
+    loop.save_checkpoint = recording_save  # the name fit calls
     torch.set_num_threads(1)
     data = load_dataset("digits", seed=0, verbose=False)
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import modlearn as ml
 from modlearn import causal
 from modlearn.train import Hook, TrainConfig
 
@@ -108,24 +109,49 @@ def test_earlier_generators_stay_bit_identical_while_a_later_group_trains():
 def test_modular_training_trains_every_group_once_and_skips_pretrained():
     scm, dcm = front_door_dcm()
     data = scm.sample(300, seed=0)
-    assert list(causal.train_dcm(dcm, data, train=TRAIN)) == [("Z",), ("X", "Y")]
+    run = causal.train_dcm(dcm, data, train=TRAIN)
+    assert list(run.histories) == ["Z", "X,Y"] and run.extras.steps == [("Z",), ("X", "Y")]
+    assert run.history is run.histories["X,Y"] and run.extras.mode == "modular" and run.method == "dcm"
     scm, dcm = front_door_dcm()
     dcm.plug_in("Z", dcm._new_generator("Z"))
-    assert list(causal.train_dcm(dcm, data, train=TRAIN)) == [("X", "Y")]
-    assert list(causal.train_dcm(dcm, data, train=TRAIN, mode="joint")) == [("X", "Y")]
+    pretrained_z = {k: v.clone() for k, v in dcm.generators["Z"].state_dict().items()}
+    run = causal.train_dcm(dcm, data, train=TRAIN)
+    assert list(run.histories) == ["X,Y"]
+    assert all(torch.equal(pretrained_z[k], v) for k, v in run.model.generators["Z"].state_dict().items())
+    assert list(causal.train_dcm(dcm, data, train=TRAIN, mode="joint").histories) == ["X,Y"]
     with pytest.raises(ValueError, match="pretrained"):
         causal.train_step(dcm, dcm.graph.training_steps()[0], data, train=TRAIN)
 
 
 def test_gumbel_temperature_anneals_to_its_floor():
     scm, dcm = front_door_dcm(anneal_every=10, tau_rate=1.0, tau_floor=0.2)
-    causal.train_dcm(dcm, scm.sample(300, seed=0), train=replace(TRAIN, max_steps=30), mode="joint")
-    assert dcm.tau == pytest.approx(0.2)
+    run = causal.train_dcm(dcm, scm.sample(300, seed=0), train=replace(TRAIN, max_steps=30), mode="joint")
+    assert run.model.tau == pytest.approx(0.2)
+    assert dcm.tau == dcm.config.tau_start, "the given DCM's temperature changed"
+
+
+def test_train_dcm_leaves_the_given_dcm_unchanged_and_returns_the_trained_copy():
+    scm, dcm = front_door_dcm()
+    before = {k: v.clone() for k, v in dcm.state_dict().items()}
+    run = causal.train_dcm(dcm, scm.sample(300, seed=0), train=TRAIN)
+    assert run.model is not dcm and isinstance(run.model, causal.DCM)
+    assert all(torch.equal(before[k], v) for k, v in dcm.state_dict().items()), "the given DCM changed"
+    assert any(not torch.equal(before[k], v) for k, v in run.model.state_dict().items())
+
+
+def test_a_model_that_is_not_a_dcm_gets_the_contract_error():
+    scm, _ = front_door_dcm()
+    for owner, call in [
+        ("train_dcm", lambda: causal.train_dcm(torch.nn.Linear(3, 3), scm.sample(10, seed=0))),
+        ("train_step", lambda: causal.train_step("dcm", None, {})),
+    ]:
+        with pytest.raises(ml.ModelContractError, match=rf"{owner}\(model=\w+\): needs a causal\.DCM"):
+            call()
 
 
 def test_train_dcm_takes_the_common_method_arguments():
     params = list(inspect.signature(causal.train_dcm).parameters.values())
-    assert [p.name for p in params[:4]] == ["dcm", "data", "config", "train"]
+    assert [p.name for p in params[:4]] == ["model", "data", "config", "train"]
     assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[:4])
     assert params[3].default is None and params[2].default is None
     assert typing.get_type_hints(causal.train_dcm)["train"] == (TrainConfig | None)
@@ -263,18 +289,24 @@ def test_tvd_tracker_counts_steps_across_problems_and_leaves_training_unchanged(
     scm, dcm = front_door_dcm()
     data = scm.sample(300, seed=0)
     truth = scm.interventional("Y", "X")
-    tracker = causal.TVDTracker(dcm, "Y", "X", truth, every=4, n=200)
-    causal.train_dcm(dcm, data, train=TRAIN, hooks=[tracker])
+    tracker = causal.TVDTracker("Y", "X", truth, every=4, n=200)
+    random_states = []
+    run = causal.train_dcm(
+        dcm, data, train=TRAIN, hooks=[lambda state: random_states.append(torch.get_rng_state()), tracker]
+    )
     assert tracker.steps == [4, 8, 12]
     assert all(0 <= t <= 1 for t in tracker.tvd)
+    torch.set_rng_state(random_states[-1])  # the state the last measurement started from
+    last = causal.interventional_tvd(run.model.interventional("Y", "X", 200), truth)
+    assert tracker.tvd[-1] == last, "the tracker did not measure the DCM being trained"
     torch.manual_seed(0)
     _, untracked = front_door_dcm()
-    causal.train_dcm(untracked, data, train=TRAIN)
-    assert all(torch.equal(a, b) for a, b in zip(dcm.parameters(), untracked.parameters(), strict=True)), (
-        "measuring the TVD changed the training"
-    )
+    plain = causal.train_dcm(untracked, data, train=TRAIN)
+    assert all(
+        torch.equal(a, b) for a, b in zip(run.model.parameters(), plain.model.parameters(), strict=True)
+    ), "measuring the TVD changed the training"
     with pytest.raises(ValueError, match="every"):
-        causal.TVDTracker(dcm, "Y", "X", truth, every=0)
+        causal.TVDTracker("Y", "X", truth, every=0)
 
 
 def test_graph_legend_names_each_group_in_training_order():

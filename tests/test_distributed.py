@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from modlearn import distributed
+from modlearn.train import distributed
 
 RUN = ROOT / "tests" / "distributed_fit_run.py"
 TORCHRUN = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
@@ -77,3 +77,11 @@ def test_one_process_and_each_rank_alone_train_without_ranks():
     assert distributed.join(torch.device("cpu")) is None
     with distributed.each_rank_alone():
         assert distributed.join(torch.device("cpu")) is None
+
+
+def test_the_old_name_modlearn_distributed_is_the_same_module():
+    import modlearn.distributed as old_name
+
+    assert old_name is distributed
+    with old_name.each_rank_alone():  # one context: the old name sets the flag fit reads
+        assert distributed._alone.get()

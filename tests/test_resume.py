@@ -55,7 +55,7 @@ def _config(path, **overrides):
 
 def _contents(path):
     """A checkpoint's contents without the wall-clock seconds of the epoch rows."""
-    saved = train._read_checkpoint(path)
+    saved = train.read_checkpoint(path)
     for row in saved["history"]["epochs"]:
         row.pop("seconds")
     return saved
@@ -176,14 +176,14 @@ def test_a_second_ctrl_c_while_stopping_still_returns_the_history(digits, tmp_pa
             os.kill(os.getpid(), signal.SIGINT)
         save(path, model, optimizer, history, epoch, step, **kwargs)
 
-    monkeypatch.setattr(train, "save_checkpoint", save_while_ctrl_c)
+    monkeypatch.setattr(train.loop, "save_checkpoint", save_while_ctrl_c)  # where fit looks it up
     model = _mlp(0)
     try:
         history = fit(model, digits[0], _config(tmp_path / "ckpt.pt"), hooks=[InterruptAt(13)])
     except KeyboardInterrupt:
         pytest.fail("the second Ctrl-C escaped fit: the history was lost")
     assert history.interrupted and history.num_steps == 13
-    assert train._read_checkpoint(tmp_path / "ckpt.pt")["step"] == 13
+    assert train.read_checkpoint(tmp_path / "ckpt.pt")["step"] == 13
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -226,6 +226,6 @@ def test_a_non_finite_loss_stops_with_the_history_and_keeps_the_last_finite_chec
         fit(model, digits[0], _config(path), objective=_NanAt(25))
     assert caught.value.history.num_steps == 24 and len(caught.value.history.epochs) == 3
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    assert train._read_checkpoint(path)["step"] == 20
+    assert train.read_checkpoint(path)["step"] == 20
     history = fit(_mlp(0), digits[0], _config(path, stop_on_nonfinite=False), objective=_NanAt(25))
     assert history.num_steps == 40

@@ -43,7 +43,15 @@ from .scm import (
     naive_conditional,
     tvd,
 )
-from .training import DCMSchedule, TVDTracker, WassersteinGP, dcm_train_config, train_dcm, train_step
+from .training import (
+    DCMExtras,
+    DCMSchedule,
+    TVDTracker,
+    WassersteinGP,
+    dcm_train_config,
+    train_dcm,
+    train_step,
+)
 
 __all__ = [
     "CausalGraph",
@@ -58,6 +66,7 @@ __all__ = [
     "TabularSCM",
     "train_step",
     "train_dcm",
+    "DCMExtras",
     "dcm_train_config",
     "random_admg",
     "scalability_table",

@@ -7,13 +7,14 @@ Causal Inference", ICML 2024 (arXiv 2401.01426; authors' code Musfiqshohan/Modul
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ..api import Run, Timer, check_hooks, contract_error, trainable_copy
 from ..data import Split
 from ..interrupts import report_interrupt
 from ..train import History, Hook, Objective, TrainConfig, TrainState, fit, make_optimizer
@@ -134,22 +135,24 @@ class DCMSchedule(Hook):
 
 
 class TVDTracker(Hook):
-    """Every `every` generator steps, the TVD of the DCM's `P(target | do(treatment))` (from `n`
+    """Every `every` generator steps, the TVD of the trained DCM's `P(target | do(treatment))` (from `n`
     samples per treatment value) to `truth` `(treatment size, target size)`.
 
-    Steps count across the training problems it watches (pass one tracker to `train_dcm`):
-    `steps[i]` generator steps in all had been taken when `tvd[i]` was measured. The global random
-    state is saved and restored around each measurement, so training is the same with or without it.
+    It measures the DCM being trained, read from the `TrainState` it receives (`state.model.dcm`),
+    so it follows the copy `train_dcm` trains. Steps count across the training problems it watches
+    (pass one tracker to `train_dcm`): `steps[i]` generator steps in all had been taken when `tvd[i]`
+    was measured. The global random state is saved and restored around each measurement, so training
+    is the same with or without it.
     """
 
     def __init__(
-        self, dcm: DCM, target: str, treatment: str, truth: np.ndarray, every: int = 50, n: int = 2000
+        self, target: str, treatment: str, truth: np.ndarray, every: int = 50, n: int = 2000
     ) -> None:
         if every < 1 or n < 1:
             raise ValueError(
                 f"TVDTracker(every={every}, n={n}): both must be >= 1; pass e.g. every=50, n=2000"
             )
-        self.dcm, self.target, self.treatment, self.truth = dcm, target, treatment, truth
+        self.target, self.treatment, self.truth = target, treatment, truth
         self.every, self.n = every, n
         self.steps: list[int] = []
         self.tvd: list[float] = []
@@ -159,7 +162,7 @@ class TVDTracker(Hook):
         self._seen += 1
         if self._seen % self.every == 0:
             with torch.random.fork_rng(devices=[]):
-                estimate = self.dcm.interventional(self.target, self.treatment, self.n)
+                estimate = state.model.dcm.interventional(self.target, self.treatment, self.n)
             self.steps.append(self._seen)
             self.tvd.append(interventional_tvd(estimate, self.truth))
 
@@ -181,12 +184,18 @@ def dcm_train_config(**changes: object) -> TrainConfig:
 
 def _check_training_args(
     owner: str,
-    dcm: DCM,
+    model: object,
     data: Mapping[str, torch.Tensor],
     config: DCMConfig | None,
     train: TrainConfig | None,
 ) -> None:
-    check_type("dcm", dcm, DCM, owner=owner, hint="pass a DCM(graph, variables)")
+    if not isinstance(model, DCM):
+        raise contract_error(
+            owner,
+            model,
+            "a causal.DCM (one generator per variable of a causal graph)",
+            "build one with causal.DCM(graph, [causal.Variable(v) for v in graph.nodes], causal.DCMConfig())",
+        )
     check_type("data", data, Mapping, owner=owner, hint="pass a dict {variable name: tensor of samples}")
     check_type("config", config, DCMConfig, owner=owner, optional=True, hint="pass a DCMConfig(...)")
     check_type(
@@ -207,8 +216,11 @@ def train_step(
     train: TrainConfig | None = None,
     hooks: Iterable[Hook] = (),
 ) -> History:
-    """Train `step.generators` (all others frozen) to match the data's joint of `step.variables`
-    given `step.conditions`, with `fit` and the `WassersteinGP` objective.
+    """Train `step.generators` of `dcm` **in place** (all others frozen) to match the data's joint of
+    `step.variables` given `step.conditions`, with `fit` and the `WassersteinGP` objective.
+
+    The lower-level function under `train_dcm` (which trains a copy of the DCM it is given): use it
+    to train one step of a DCM of your own, e.g. a mechanism to plug in elsewhere.
 
     `config` defaults to `dcm.config`, `train` to `dcm_train_config()`; the critic's optimizer is
     built from `train` too. With `train.checkpoint_path` the checkpoint holds the critic, both
@@ -252,38 +264,70 @@ def _training_steps(dcm: DCM, mode: str) -> list[TrainingStep]:
     return steps
 
 
+@dataclass
+class DCMExtras:
+    """What `train_dcm` returns besides the model: the generators of each step it trained, in order
+    (`[("Z",), ("X", "Y")]` for the front-door graph; `run.histories` is keyed by them joined, "Z",
+    "X,Y"), and the `mode` ("modular" or "joint")."""
+
+    steps: list[tuple[str, ...]]
+    mode: str
+
+
+def step_name(generators: tuple[str, ...]) -> str:
+    """The key of a training step in `run.histories`: its generators joined, e.g. `"X,Y"`."""
+    return ",".join(generators)
+
+
 def train_dcm(
-    dcm: DCM,
+    model: DCM,
     data: Mapping[str, torch.Tensor],
     config: DCMConfig | None = None,
     train: TrainConfig | None = None,
     *,
+    hooks: Iterable[Hook | Callable[[TrainState], None]] = (),
     mode: str = "modular",
-    hooks: Iterable[Hook] = (),
-) -> dict[tuple[str, ...], History]:
-    """Train `dcm`'s generators on `data` (`{variable: samples}`, first dimension n).
+) -> Run[DCMExtras]:
+    """Train a copy of the DCM `model` on `data` (`{variable: samples}`, first dimension n); `model`
+    is left unchanged and `run.model` is the trained DCM.
 
     `mode="modular"` is Modular-DCM: the H-nodes one after the other in causal order, earlier ones
     frozen; `mode="joint"` is the baseline: every generator at once on the joint of all variables.
     Plugged-in pretrained generators are never trained. `config` (method numbers) defaults to
-    `dcm.config`, `train` (optimizer, batch, steps, seed) to `dcm_train_config()`.
+    `model.config`, `train` (optimizer, batch, steps, seed) to `dcm_train_config()`; both, and
+    `hooks`, go to every step's `fit` (a hook reads the DCM being trained as `state.model.dcm`).
 
-    Returns one `History` per trained step, keyed by the step's generators. Ctrl-C stops after the
-    current step: its `History` has `interrupted=True` and the later steps are not trained.
+    `run.histories` holds one `History` per trained step, keyed by its generators joined ("Z", "X,Y");
+    `run.extras.steps` lists those generators. Ctrl-C stops after the current step: its `History` has
+    `interrupted=True` and the later steps are not trained.
     """
-    _check_training_args("train_dcm", dcm, data, config, train)
+    _check_training_args("train_dcm", model, data, config, train)
+    hooks = check_hooks(hooks, "train_dcm")
     check_choice("mode", mode, MODES, owner="train_dcm")
+    dcm = trainable_copy(model)
     steps = _training_steps(dcm, mode)
+    if not steps:
+        raise ValueError(
+            f"train_dcm(mode={mode!r}): every generator of the DCM is a plugged-in pretrained one, so there "
+            "is nothing to train; leave at least one generator to train"
+        )
     if len(steps) > 1 and train is not None and train.checkpoint_path:
         raise ValueError(
             f"train_dcm(train=TrainConfig(checkpoint_path={train.checkpoint_path!r})): one checkpoint "
             f"cannot hold the {len(steps)} training steps of mode={mode!r}; pass checkpoint_path=None, "
             "or call causal.train_step for each step with its own checkpoint_path"
         )
-    histories = {}
-    for i, step in enumerate(steps):
-        histories[step.generators] = train_step(dcm, step, data, config, train, hooks)
-        if histories[step.generators].interrupted:
-            report_interrupt("groups", [s.generators for s in steps[:i]], [s.generators for s in steps[i:]])
-            break
-    return histories
+    histories: dict[str, History] = {}
+    with Timer() as timer:
+        for i, step in enumerate(steps):
+            history = train_step(dcm, step, data, config, train, hooks)
+            histories[step_name(step.generators)] = history
+            if history.interrupted:
+                report_interrupt(
+                    "groups", [s.generators for s in steps[:i]], [s.generators for s in steps[i:]]
+                )
+                break
+    trained = [s.generators for s in steps[: len(histories)]]
+    return Run(
+        dcm, history, DCMExtras(trained, mode), histories=histories, method="dcm", seconds=timer.seconds
+    )
