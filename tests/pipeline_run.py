@@ -2,7 +2,7 @@
 
     python tests/pipeline_run.py OUT [--steps N] [--pipelined]
 
-Rank 0 (or the one process) saves the model's trained weights to `OUT/weights.pt`.
+Rank 0 (or the one process) saves the trained weights (`run.model`) to `OUT/weights.pt`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import torch
 
 from modlearn import distributed
 from modlearn.data import load_dataset
-from modlearn.local import LocalConfig, train_local
+from modlearn.local import LocalConfig, train_dgl_pipelined, train_local
 from modlearn.models import make_model
-from modlearn.pipeline import train_dgl_pipelined
 from modlearn.train import TrainConfig
 
 
@@ -36,11 +35,13 @@ def main() -> None:
         lr=2e-3, batch_size=49, max_steps=args.steps, epochs=None, seed=0, device="cpu", progress=False
     )
     config = LocalConfig(mode="dgl")
+    given = {k: v.clone() for k, v in model.state_dict().items()}
     run = (train_dgl_pipelined if args.pipelined else train_local)(model, data, config, train)
+    assert all(torch.equal(given[k], v) for k, v in model.state_dict().items()), "the given model changed"
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), Path(args.out) / "weights.pt")
-        print(f"seconds {run.seconds:.3f} steps {run.steps}")
+        torch.save(run.model.state_dict(), Path(args.out) / "weights.pt")
+        print(f"seconds {run.seconds:.3f} steps {run.steps} histories {list(run.histories)}")
     distributed.leave()
 
 

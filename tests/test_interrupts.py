@@ -33,12 +33,19 @@ class InterruptInFit(Hook):
             raise KeyboardInterrupt
 
 
-def _inject(monkeypatch, module, hook):
-    """Make every `fit` called from `module` also run `hook`."""
-    real_fit = module.fit
-    monkeypatch.setattr(
-        module, "fit", lambda *args, hooks=(), **kw: real_fit(*args, hooks=[*hooks, hook], **kw)
-    )
+def _inject(monkeypatch, package, hook):
+    """Make every `fit` called from `package` (any of its modules) also run `hook`."""
+    import sys
+
+    from modlearn.train import fit as real_fit
+
+    def fit(*args, hooks=(), **kw):
+        return real_fit(*args, hooks=[*hooks, hook], **kw)
+
+    for name, module in list(sys.modules.items()):
+        if (name == package.__name__ or name.startswith(package.__name__ + ".")) and hasattr(module, "fit"):
+            if module.fit is real_fit:
+                monkeypatch.setattr(module, "fit", fit)
 
 
 def _snapshot(module):
@@ -56,16 +63,16 @@ def test_greedy_stops_after_the_interrupted_module(monkeypatch, capsys):
     model = ml.make_model("mlp", digits.input_shape, digits.num_classes, hidden=(32, 32, 32))
     net = local.local_net(model, digits, local.LocalConfig(mode="greedy"))
     stages, heads = [_snapshot(s) for s in net.stages], [_snapshot(h) for h in net.heads]
-    _inject(monkeypatch, local, InterruptInFit(call=2))
     run = local.train_local(
         model,
         digits,
         local.LocalConfig(mode="greedy"),
         ml.TrainConfig(epochs=2, batch_size=32, progress=False),
+        hooks=[InterruptInFit(call=2)],
     )
-    assert run.interrupted and len(run.histories) == 2
-    assert not run.histories[0].interrupted and run.histories[1].interrupted
-    run_net = run.net
+    assert run.interrupted and list(run.histories) == ["module 1", "module 2"]
+    assert not run.histories["module 1"].interrupted and run.histories["module 2"].interrupted
+    run_net = run.extras.net
     assert not _same(stages[0], run_net.stages[0]), "module 1 finished and must be trained"
     assert not _same(stages[1], run_net.stages[1]), "module 2 trained until the interrupt"
     for k in range(2, len(stages)):
@@ -84,12 +91,13 @@ def test_modular_dcm_stops_after_the_interrupted_group(capsys):
     groups = [s.generators for s in graph.training_steps()]
     assert len(groups) == 3
     before = {v: _snapshot(dcm.generators[v]) for v in "ABCD"}
-    histories = causal.train_dcm(dcm, data, train=train, hooks=[InterruptInFit(call=2)])
-    assert list(histories) == groups[:2] and histories[groups[1]].interrupted
+    run = causal.train_dcm(dcm, data, train=train, hooks=[InterruptInFit(call=2)])
+    assert run.extras.steps == groups[:2] and list(run.histories) == [",".join(g) for g in groups[:2]]
+    assert run.history.interrupted and run.interrupted
     for v in groups[0] + groups[1]:
-        assert not _same(before[v], dcm.generators[v]), f"{v} was not trained"
+        assert not _same(before[v], run.model.generators[v]), f"{v} was not trained"
     for v in groups[2]:
-        assert _same(before[v], dcm.generators[v]), f"{v} of a later group was trained after the interrupt"
+        assert _same(before[v], run.model.generators[v]), f"{v} of a later group was trained"
     assert f"Interrupted: groups [{groups[0]!r}] finished and kept" in capsys.readouterr().out
 
 

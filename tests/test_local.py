@@ -88,22 +88,34 @@ def test_dgl_reports_the_last_stage_loss_as_validation_does(digits):
     assert torch.allclose(metrics["loss_sum"], sum(stage_losses))
 
 
-@pytest.mark.parametrize("mode, modules", [("e2e", 1), ("dgl", 1), ("greedy", 4), ("kernel", 2)])
-def test_step_budgets_count_every_module_and_time_per_step(few_digits, mode, modules):
+@pytest.mark.parametrize(
+    "mode, names",
+    [
+        ("e2e", ["train", "probe 1", "probe 2", "probe 3"]),
+        ("dgl", ["train"]),
+        ("greedy", ["module 1", "module 2", "module 3", "module 4"]),
+        ("kernel", ["hidden module", "output layer"]),
+    ],
+)
+def test_step_budgets_count_every_fit_and_time_per_step_counts_the_training_fits(few_digits, mode, names):
     train = ml.TrainConfig(epochs=None, max_steps=3, progress=False)
     run = local.train_local(_mlp(few_digits), few_digits, LocalConfig(mode), train)
-    assert run.steps == 3 * modules
-    seconds = sum(row["seconds"] for h in run.histories for row in h.epochs)
-    assert run.seconds_per_step == pytest.approx(seconds / run.steps)
+    assert list(run.histories) == names
+    assert run.steps == 3 * len(names)
+    training = [h for name, h in run.histories.items() if not name.startswith("probe")]
+    seconds = sum(row["seconds"] for h in training for row in h.epochs)
+    assert local.seconds_per_step(run) == pytest.approx(seconds / (3 * len(training)))
     row = local.measure(run, few_digits)
-    assert row["seconds_per_step"] == run.seconds_per_step
-    assert "ms/step" in local.format_comparison({mode: row})
+    assert row["seconds_per_step"] == local.seconds_per_step(run)
+    assert row["test_acc"] == ml.evaluate(run.model, few_digits)["acc"]
+    table = local.format_comparison({mode: row})
+    assert f"{1000 * row['seconds_per_step']:.1f}" in table.splitlines()[1]
 
 
 def test_e2e_probes_train_the_step_budget(few_digits, monkeypatch):
     budgets = []
-    fit = local.fit
-    monkeypatch.setattr(local, "fit", lambda *a, **kw: budgets.append(a[2]) or fit(*a, **kw))
+    fit = local.train.fit
+    monkeypatch.setattr(local.train, "fit", lambda *a, **kw: budgets.append(a[2]) or fit(*a, **kw))
     train = ml.TrainConfig(epochs=None, max_steps=5, progress=False)
     local.train_local(_mlp(few_digits), few_digits, LocalConfig("e2e"), train)
     assert [(c.epochs, c.max_steps) for c in budgets] == [(None, 5)] * 4
@@ -112,23 +124,115 @@ def test_e2e_probes_train_the_step_budget(few_digits, monkeypatch):
 def test_greedy_frozen_blocks_stay_bit_identical(few_digits, monkeypatch):
     digits = few_digits
     model = _cnn(digits)  # BatchNorm: running statistics must not move either
-    snapshots = []
-    real_fit = local.fit
+    snapshots, first = [], []
+    real_fit = local.train.fit
 
     def spy(module, *args, **kwargs):
-        snapshots.append({k: v.clone() for k, v in model.blocks[0].state_dict().items()})
+        first.append(first[0] if first else module[0][0])  # greedy fits Sequential(stage, head)
+        snapshots.append({k: v.clone() for k, v in first[0].state_dict().items()})
         return real_fit(module, *args, **kwargs)
 
-    monkeypatch.setattr(local, "fit", spy)
-    local.train_local(model, digits, LocalConfig(mode="greedy"), ml.TrainConfig(epochs=1, progress=False))
-    assert len(snapshots) == 4
+    monkeypatch.setattr(local.train, "fit", spy)
+    run = local.train_local(
+        model, digits, LocalConfig(mode="greedy"), ml.TrainConfig(epochs=1, progress=False)
+    )
+    assert len(snapshots) == 4 and first[0] is run.model.blocks[0]
     trained_first = snapshots[1]  # after module 1 trained, before module 2 starts
     assert any(
         not torch.equal(a, b) for a, b in zip(snapshots[0].values(), trained_first.values(), strict=True)
     )
-    for later in snapshots[2:] + [model.blocks[0].state_dict()]:
+    for later in snapshots[2:] + [run.model.blocks[0].state_dict()]:
         for key, value in trained_first.items():
             assert torch.equal(value, later[key]), f"frozen block 0 changed: {key}"
+
+
+# --------------------------------------------------------------------------- the Method API
+
+
+@pytest.mark.parametrize("mode", ["e2e", "greedy", "dgl", "kernel", "ff"])
+def test_every_mode_trains_a_copy_and_its_hooks_reach_every_fit(few_digits, mode):
+    model = _mlp(few_digits, hidden=(16, 16, 16))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    steps = []  # a function hook is called after every step; each fit counts its steps from 1
+    train = ml.TrainConfig(epochs=None, max_steps=4, progress=False)
+    run = local.train_local(
+        model,
+        few_digits,
+        LocalConfig(mode, num_modules=3),
+        train,
+        hooks=[lambda state: steps.append(state.step)],
+    )
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "the given model changed"
+    assert run.model is not model and run.extras.block_model is not model
+    assert steps.count(1) == len(run.histories) and len(steps) == run.steps
+    assert run.history is run.histories.get("train", list(run.histories.values())[-1])
+    assert run.extras.mode == mode and run.method == "local"
+    assert (run.extras.net is None) == (mode in ("kernel", "ff"))
+
+
+def _plain(kind: str) -> nn.Sequential:
+    """What a learner writes without modlearn: a plain nn.Sequential MLP or CNN for 1x8x8 digits."""
+    torch.manual_seed(0)
+    if kind == "mlp":
+        layers = [nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10)]
+        return nn.Sequential(*layers)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 10),
+    )
+
+
+@pytest.mark.parametrize(
+    "kind, mode, aux_head",
+    [
+        ("mlp", "dgl", "mlp"),
+        ("mlp", "greedy", "linear"),
+        ("mlp", "e2e", "linear"),
+        ("mlp", "kernel", "linear"),
+        ("mlp", "ff", "linear"),
+        ("cnn", "dgl", "conv"),
+        ("cnn", "greedy", "mlp"),
+    ],
+)
+def test_a_learners_plain_sequential_trains_in_every_mode_that_allows_it(digits, kind, mode, aux_head):
+    model = _plain(kind)
+    x = digits.test.x[:16]
+    before = model(x).detach()
+    steps = 300 if mode == "ff" else 80
+    lr = 0.03 if mode == "ff" else 3e-3
+    train = ml.TrainConfig(epochs=None, max_steps=steps, lr=lr, batch_size=64, progress=False, seed=0)
+    run = local.train_local(model, digits, LocalConfig(mode, aux_head=aux_head), train)
+    assert torch.equal(model(x), before), "the learner's model changed"
+    acc = ml.evaluate(run.model, digits.test)["acc"]
+    assert acc > 0.5, f"{mode} on a plain {kind} Sequential: test accuracy {acc:.2f}"
+    if run.extras.net is not None:  # the auxiliary heads were sized by a trial forward pass
+        assert local.module_accuracies(run, digits.test)[-1] == pytest.approx(acc)
+        assert type(run.model) is nn.Sequential and torch.equal(run.model(x), run.extras.net(x))
+
+
+def test_the_kernel_method_s_model_is_its_blocks_and_new_output_layer(few_digits):
+    train = ml.TrainConfig(epochs=None, max_steps=30, lr=3e-3, progress=False, seed=0)
+    run = local.train_local(_mlp(few_digits, hidden=(32, 32)), few_digits, LocalConfig("kernel"), train)
+    blocks = run.extras.block_model
+    x = few_digits.test.x[:8]
+    assert all(a is b for a, b in zip(run.model.blocks, blocks.blocks, strict=True))
+    hidden = F.normalize(blocks.blocks[1](blocks.blocks[0](x)), dim=1)
+    assert torch.allclose(run.model(x), run.model.head[1](hidden))
+
+
+def test_forward_forward_refuses_a_cnn_and_too_few_inputs_in_one_wording(digits):
+    with pytest.raises(
+        ml.ModelContractError, match=r"train_local\(model=CNN\): (needs )?an MLP.*Forward-Forward"
+    ):
+        local.train_local(_cnn(digits), digits, LocalConfig(mode="ff"))
+    narrow = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 10))
+    with pytest.raises(ml.ModelContractError, match="at least 10 inputs.*found 4"):
+        local.ForwardForwardNet(narrow, 10)
 
 
 # --------------------------------------------------------------------------- activation memory
@@ -196,14 +300,16 @@ def test_bad_inputs_raise_value_errors_that_say_what_to_do(digits):
         local.train_local(model, digits, LocalConfig(mode="dgl", num_modules=5))
     with pytest.raises(ValueError, match="mode='backprop'.*must be one of 'e2e'"):
         LocalConfig(mode="backprop")
-    with pytest.raises(ValueError, match="no `blocks`.*modlearn.models"):
+    with pytest.raises(ml.ModelContractError, match=r"train_local\(model=Sequential\).*at least two"):
         local.train_local(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), digits)
-    with pytest.raises(ValueError, match="no `blocks`"):
+    with pytest.raises(
+        ml.ModelContractError, match=r"activation_bytes\(model=Linear\).*BlockModel\.from_sequential"
+    ):
         local.activation_bytes(nn.Linear(64, 10), _batch(digits), LocalConfig())
-    with pytest.raises(ValueError, match="Forward-Forward.*MLP"):
-        local.train_local(_cnn(digits), digits, LocalConfig(mode="ff"))
     with pytest.raises(ValueError, match="aux_head='conv' needs image features"):
         LocalNet(model, digits.input_shape, 10, aux_head="conv")
+    with pytest.raises(ValueError, match=r"hooks\[0\]"):
+        local.train_local(model, digits, hooks=[3])
 
 
 def test_aux_heads_fit_mlp_and_cnn_blocks(digits):
@@ -217,8 +323,7 @@ def test_aux_heads_fit_mlp_and_cnn_blocks(digits):
 
 
 def test_seed_comparison_says_not_distinguishable_within_the_noise():
-    assert local.seed_stats([0.9, 0.92, 0.94]) == pytest.approx((0.92, 0.02))
-    assert local.seed_stats([0.9]) == (0.9, 0.0)
+    assert ml.results.seed_summary([0.9, 0.92, 0.94]) == pytest.approx((0.92, 0.02))
     names = ("DGL", "E2E")
     assert local.compare_seeds([0.90, 0.92, 0.94], [0.91, 0.93, 0.95], names) == "not distinguishable"
     assert local.compare_seeds([0.90, 0.91, 0.92], [0.95, 0.96, 0.97], names) == "E2E higher"

@@ -1,32 +1,12 @@
-"""Decoupled (DGL) training as a pipeline: module k of the model trains on rank k, all at once.
-
-    torchrun --nproc_per_node K my_script.py      # K = the number of modules
-
-DGL gives every module its own loss on a *detached* input, so no gradient ever crosses a module
-boundary: module k needs from module k-1 only its output, never its backward pass. Here each rank
-holds one module (its blocks and auxiliary head) and runs `fit` on it; rank k receives module k-1's
-detached activations of each batch from rank k-1 (`torch.distributed` point-to-point) and sends its
-own on to rank k+1 before its backward pass. Rank 0 does not wait for the ranks after it, so while
-rank 1 trains on batch b, rank 0 already trains on batch b+1: all modules work at the same time,
-where one process (`local.train_local(mode="dgl")`) runs them one after the other.
-
-Every rank walks the same shuffled order (the same seed), and each module sees the same inputs
-with the same weights as in one process, so with 1 thread per process and no gradient clipping the
-trained weights are those of the single-process DGL bit for bit (`tests/test_pipeline.py`).
-Deviation: `grad_clip` clips each module's gradients on its own (one process clips them together).
-Validation runs after training, on the assembled model (no per-epoch validation rows).
-
-`record_timelines` shows it: it times E2E and DGL in this process and DGL on K ranks (fresh
-processes, started as `torchrun` starts them), and records when each module works (`Timeline`);
-`plot_timelines` draws them on one time axis (notebook 02, `benchmarks/pipelined_local.py`).
+"""Which module works when: `Timeline` marks, a `Hook` that sets them, and `record_timelines`, which times
+E2E and DGL in this process and DGL pipelined on K ranks (fresh processes, started as `torchrun`
+starts them); `plot_timelines` draws them on one time axis (notebook 02, `benchmarks/pipelined_local.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,22 +17,15 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch.utils.hooks import RemovableHandle
 
-from . import distributed
-from .data import Dataset, Split
-from .local import (
-    LocalConfig,
-    LocalNet,
-    LocalRun,
-    check_block_model,
-    local_net,
-    split_blocks,
-    stage_output_shapes,
-    train_local,
-)
-from .models import BlockModel, make_model
-from .train import History, Metrics, Objective, TrainConfig, evaluate, fit
+from ..data import Dataset, Split
+from ..models import BlockModel, make_model, split_blocks
+from ..train import Hook, TrainConfig, TrainState, fit
+from .config import LocalConfig
+from .launch import launch_ranks
+from .train import train_local
 
 
 @dataclass
@@ -82,154 +55,60 @@ class Timeline:
         return [t for t, m, phase in self.marks if m == module and phase == "forward"]
 
 
-@contextlib.contextmanager
-def watch_modules(model: BlockModel, bounds: Sequence[tuple[int, int]], timeline: Timeline) -> Iterator[None]:
+def mark_modules(
+    model: BlockModel, bounds: Sequence[tuple[int, int]], timeline: Timeline
+) -> list[RemovableHandle]:
     """Mark on `timeline` when module k (blocks `bounds[k] = (start, stop)` of `model`) starts its
     forward pass (a pre-hook on its first block) and its backward pass (a gradient hook on its
-    last block's output); the block ends with a "wait" mark, closing the last phase."""
+    last block's output). Returns the hooks' handles (`handle.remove()` ends the watch)."""
     handles = []
     for k, (start, stop) in enumerate(bounds):
         handles.append(model.blocks[start].register_forward_pre_hook(partial(_mark_forward, timeline, k)))
         handles.append(model.blocks[stop - 1].register_forward_hook(partial(_mark_backward, timeline, k)))
-    try:
-        yield
-    finally:
-        timeline.mark(0, "wait")
-        for handle in handles:
-            handle.remove()
+    return handles
 
 
-def _mark_forward(timeline: Timeline, module: int, _block: nn.Module, _inputs) -> None:
+def _mark_forward(timeline: Timeline, module: int, _block: nn.Module, _inputs: tuple) -> None:
     timeline.mark(module, "forward")
 
 
-def _mark_backward(timeline: Timeline, module: int, _block: nn.Module, _inputs, output: torch.Tensor) -> None:
+def _mark_backward(
+    timeline: Timeline, module: int, _block: nn.Module, _inputs: tuple, output: torch.Tensor
+) -> None:
     if output.requires_grad:
         output.register_hook(lambda _grad: timeline.mark(module, "backward"))
 
 
-class PipelineModule(nn.Module):
-    """One rank's part of a `LocalNet`: module k's blocks (`stage`) and its auxiliary head."""
+class WatchModules(Hook):
+    """A `Hook` that marks on `timeline` when each module (blocks `bounds[k]`) of the model `fit`
+    trains starts its forward and its backward pass (`mark_modules`), from the fit's start to its
+    end, which it marks "wait" (closing the last phase).
 
-    def __init__(self, stage: nn.Module, head: nn.Module) -> None:
-        super().__init__()
-        self.stage, self.head = stage, head
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stage(h))
-
-
-class PipelineStageObjective(Objective):
-    """Rank k's DGL loss: its module on module k-1's activations (received from rank k-1; rank 0
-    reads the batch), which it sends on to rank k+1 before its own backward pass.
-
-    `shapes[k]` is one sample's shape after module k. At most one send is in flight: the next one
-    waits for it, so the activations it holds are never overwritten. With a `timeline`, the waits
-    are marked on it.
+    `model`: the `BlockModel` to watch; default the one `fit` trains (`state.model` itself, or the
+    first `BlockModel` inside it, as a `LocalNet`'s). A fit of a model without one (E2E's probes,
+    a greedy module) is not watched.
     """
 
     def __init__(
-        self, rank: int, world: int, shapes: list[tuple[int, ...]], timeline: Timeline | None = None
+        self, bounds: Sequence[tuple[int, int]], timeline: Timeline, model: BlockModel | None = None
     ) -> None:
-        self.rank, self.world, self.shapes = rank, world, shapes
-        self.timeline = timeline or Timeline()
-        self._sending: torch.distributed.Work | None = None
+        self.bounds, self.timeline, self.model = list(bounds), timeline, model
+        self.handles: list[RemovableHandle] = []
 
-    def __call__(self, model: PipelineModule, batch) -> tuple[torch.Tensor, Metrics]:
-        import torch.distributed as dist
+    def on_fit_start(self, state: TrainState) -> None:
+        found = (m for m in state.model.modules() if isinstance(m, BlockModel))
+        model = self.model if self.model is not None else next(found, None)
+        if model is not None:
+            self.handles = mark_modules(model, self.bounds, self.timeline)
 
-        x, y = batch
-        self.timeline.mark(self.rank, "wait")
-        if self.rank > 0:
-            x = torch.empty((len(y), *self.shapes[self.rank - 1]), dtype=x.dtype, device=x.device)
-            dist.recv(x, src=self.rank - 1)
-        h = model.stage(x)
-        if self.rank < self.world - 1:
-            self.timeline.mark(self.rank, "wait")
-            self.flush()
-            self.timeline.mark(self.rank, "forward")
-            self._sending = dist.isend(h.detach().contiguous(), dst=self.rank + 1)
-        logits = model.head(h)
-        loss = F.cross_entropy(logits.float(), y)
-        return loss, {"acc": (logits.argmax(dim=1) == y).float().mean()}
-
-    def flush(self) -> None:
-        """Wait until the activations last sent have left."""
-        if self._sending is not None:
-            self._sending.wait()
-            self._sending = None
+    def on_fit_end(self, state: TrainState) -> None:
+        self.timeline.mark(0, "wait")
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
 
 
-def train_dgl_pipelined(
-    model: nn.Module,
-    data: Dataset,
-    config: LocalConfig | None = None,
-    train: TrainConfig | None = None,
-    timeline: Timeline | None = None,
-) -> LocalRun:
-    """DGL with module k of `model` on rank k of a `torchrun` launch of K ranks (K = the modules of
-    `config`, default one per block); every rank passes the same `model` (same initial weights).
-
-    Returns, on every rank, the `LocalRun` of the single-process `train_local(mode="dgl")`: the model
-    with every module's trained weights (gathered from the ranks), its `LocalNet`, and each module's
-    history (`histories[k]` is rank k's). `train.max_steps` or `epochs` is each module's budget, as in
-    one process. `timeline` (optional) records when this rank's module works. Raises `ValueError`
-    unless launched with as many ranks as modules.
-    """
-    import torch.distributed as dist
-
-    config = replace(config or LocalConfig(), mode="dgl")
-    train = train or TrainConfig()
-    check_block_model(model)
-    start = time.perf_counter()
-    net = local_net(model, data, config)
-    ranks = distributed.join(torch.device("cpu"))
-    world = ranks.world if ranks else 1
-    if world != len(net.stages):
-        raise ValueError(
-            f"train_dgl_pipelined: {len(net.stages)} modules need as many ranks, found {world}: launch "
-            f"with `torchrun --nproc_per_node {len(net.stages)}`, or set LocalConfig(num_modules={world})"
-        )
-    rank = ranks.rank
-    mine = PipelineModule(net.stages[rank], net.heads[rank])
-    timeline = timeline or Timeline()
-    shapes = stage_output_shapes(net.stages, data.input_shape)
-    objective = PipelineStageObjective(rank, world, shapes, timeline)
-    own = replace(train, desc=f"module {rank + 1}/{world}", progress=train.progress and rank == 0)
-    with distributed.each_rank_alone(), watch_modules(model, net.bounds, timeline):
-        history = fit(mine, data.train, own, objective=objective)
-    objective.flush()
-    _gather_modules(net, rank, world)
-    histories: list = [None] * world
-    dist.all_gather_object(histories, history.to_dict())
-    run = LocalRun(config, model, model, net, [History.from_dict(h) for h in histories], 0.0)
-    run.seconds = time.perf_counter() - start
-    if data.val is not None and len(data.val):
-        run.histories[-1].epochs.append({"step": history.num_steps, **_validation(model, data)})
-    return run
-
-
-def _gather_modules(net: LocalNet, rank: int, world: int) -> None:
-    """Load every rank's trained module (stage and head) into `net` on every rank."""
-    import torch.distributed as dist
-
-    states: list = [None] * world
-    mine = {"stage": net.stages[rank].state_dict(), "head": net.heads[rank].state_dict()}
-    dist.all_gather_object(states, {key: _cpu(state) for key, state in mine.items()})
-    for k, state in enumerate(states):
-        net.stages[k].load_state_dict(state["stage"])
-        net.heads[k].load_state_dict(state["head"])
-
-
-def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().cpu() for name, tensor in state.items()}
-
-
-def _validation(model: nn.Module, data: Dataset) -> dict[str, float]:
-    return {f"val_{name}": value for name, value in evaluate(model, data.val).items()}
-
-
-MODES = {"e2e": "E2E, one process", "dgl": "DGL, one process", "pipelined": "DGL pipelined"}
+TIMED_MODES = {"e2e": "E2E, one process", "dgl": "DGL, one process", "pipelined": "DGL pipelined"}
 
 
 @dataclass
@@ -295,16 +174,17 @@ def record_timelines(
     quiet = replace(data, val=Split(data.train.x[:0].cpu(), data.train.y[:0].cpu()))
     quiet = replace(quiet, train=Split(data.train.x.cpu(), data.train.y.cpu()))
     timelines: dict[str, list[Timeline]] = {mode: [Timeline()] for mode in ("e2e", "dgl")}
+    bounds = split_blocks(len(hidden), modules)
     with _one_thread():
-        model = _mlp(quiet, hidden, train.seed)
-        with watch_modules(model, split_blocks(len(hidden), modules), timelines["e2e"][0]):
-            fit(model, quiet.train, train)
-        model = _mlp(quiet, hidden, train.seed)
-        with watch_modules(model, split_blocks(len(hidden), modules), timelines["dgl"][0]):
-            train_local(model, quiet, LocalConfig(mode="dgl", num_modules=modules), train)
+        e2e = pipeline_mlp(quiet, hidden, train.seed)
+        fit(e2e, quiet.train, train, hooks=[WatchModules(bounds, timelines["e2e"][0])])
+        config = LocalConfig(mode="dgl", num_modules=modules)
+        model = pipeline_mlp(quiet, hidden, train.seed)  # the aux heads draw from the seed, as on the ranks
+        dgl = train_local(model, quiet, config, train, hooks=[WatchModules(bounds, timelines["dgl"][0])])
     marks, weights = _run_ranks(quiet, hidden, modules, train)
     timelines["pipelined"] = [Timeline(rank_marks) for rank_marks in marks]
-    difference = max((weights[k] - tensor).abs().max().item() for k, tensor in model.state_dict().items())
+    trained = dgl.model.state_dict()
+    difference = max((weights[k] - tensor).abs().max().item() for k, tensor in trained.items())
     return PipelineTimes(timelines, steps, modules, difference)
 
 
@@ -318,92 +198,27 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _mlp(data: Dataset, hidden: Sequence[int], seed: int | None) -> BlockModel:
+def pipeline_mlp(data: Dataset, hidden: Sequence[int], seed: int | None) -> BlockModel:
+    """The MLP of widths `hidden` for `data` that `record_timelines` trains, initialised from `seed`."""
     torch.manual_seed(seed or 0)
     return make_model("mlp", data.input_shape, data.num_classes, hidden=tuple(hidden))
 
 
-def _run_ranks(data: Dataset, hidden: Sequence[int], modules: int, train: TrainConfig):
+def _run_ranks(
+    data: Dataset, hidden: Sequence[int], modules: int, train: TrainConfig
+) -> tuple[list[list[tuple[float, int, str]]], dict[str, torch.Tensor]]:
     """Every rank's marks and rank 0's trained weights, from `modules` fresh rank processes."""
     with tempfile.TemporaryDirectory(prefix="modlearn-pipeline-") as folder:
         job = {"x": data.train.x, "y": data.train.y, "num_classes": data.num_classes, "hidden": list(hidden)}
         job |= {"modules": modules, "lr": train.lr, "batch_size": train.batch_size, "seed": train.seed or 0}
         job["steps"] = train.max_steps
         torch.save(job, Path(folder) / "job.pt")
-        _launch_ranks(modules, [sys.executable, "-m", "modlearn.pipeline", folder])
+        launch_ranks(modules, [sys.executable, "-m", "modlearn.local.rank", folder])
         results = [torch.load(Path(folder) / f"rank{k}.pt", weights_only=True) for k in range(modules)]
     return [result["marks"] for result in results], results[0]["weights"]
 
 
-def _launch_ranks(world: int, command: list[str], timeout_s: float = 3600) -> None:
-    """Run `command` as `world` ranks on this machine, as `torchrun --standalone` would, but without
-    its launcher process (a second PyTorch in memory): each rank gets `RANK`, `WORLD_SIZE`,
-    `LOCAL_RANK` and a free local port to meet on, and 1 OpenMP thread. Raises `RuntimeError` with
-    the ranks' output when one fails (the others are stopped)."""
-    package_root = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    meet = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": str(world)}
-    env = {**os.environ, **meet, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-    logs = [tempfile.TemporaryFile(mode="w+") for _ in range(world)]
-    ranks = [
-        subprocess.Popen(
-            command, env={**env, "RANK": str(k), "LOCAL_RANK": str(k)}, stdout=log, stderr=subprocess.STDOUT
-        )
-        for k, log in enumerate(logs)
-    ]
-    try:
-        codes = _wait_all(ranks, time.monotonic() + timeout_s)
-        if any(code != 0 for code in codes):  # None: still running at the deadline
-            output = []
-            for k, log in enumerate(logs):
-                log.seek(0)
-                output.append(f"--- rank {k} (exit {codes[k]}):\n{log.read()[-3000:]}")
-            raise RuntimeError(f"record_timelines: the {world} pipelined ranks failed:\n" + "\n".join(output))
-    finally:
-        for rank, log in zip(ranks, logs, strict=True):
-            rank.kill()
-            rank.wait()
-            log.close()
-
-
-def _wait_all(ranks: list[subprocess.Popen], deadline: float) -> list[int | None]:
-    """Each rank's exit code; stops waiting when one fails (the others would wait for it) or at the
-    deadline (None for those still running)."""
-    while time.monotonic() < deadline:
-        codes = [rank.poll() for rank in ranks]
-        if all(code is not None for code in codes) or any(code for code in codes):
-            return codes
-        time.sleep(0.05)
-    return [rank.poll() for rank in ranks]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _rank_main(folder: str) -> None:
-    """One rank of `record_timelines`' pipelined run: train, then save its marks (and weights)."""
-    torch.set_num_threads(1)
-    job = torch.load(Path(folder) / "job.pt", weights_only=True)
-    x, y = job["x"], job["y"]
-    data = Dataset("pipeline", Split(x, y), Split(x[:0], y[:0]), Split(x[:0], y[:0]), job["num_classes"], "")
-    model = _mlp(data, job["hidden"], job["seed"])
-    train = TrainConfig(
-        lr=job["lr"], batch_size=job["batch_size"], max_steps=job["steps"], epochs=None, seed=job["seed"]
-    )
-    timeline = Timeline()
-    config = LocalConfig(mode="dgl", num_modules=job["modules"])
-    train_dgl_pipelined(model, data, config, replace(train, device="cpu", progress=False), timeline)
-    rank = int(os.environ["RANK"])
-    torch.save({"marks": timeline.marks, "weights": model.state_dict()}, Path(folder) / f"rank{rank}.pt")
-    distributed.leave()
-
-
-def plot_timelines(times: PipelineTimes, first_step: int | None = None, num_steps: int = 4):
+def plot_timelines(times: PipelineTimes, first_step: int | None = None, num_steps: int = 4) -> Figure:
     """Which module works when, in each mode, on one time axis: a window as long as `num_steps`
     steps of DGL in one process (at its median step time), from the start of step `first_step` of
     each mode (default: the middle of the run, past the slower first steps). Returns the figure."""
@@ -413,9 +228,9 @@ def plot_timelines(times: PipelineTimes, first_step: int | None = None, num_step
     window = num_steps * times.seconds_per_step("dgl")
     colours = {"forward": "#4c72b0", "backward": "#dd8452"}
     fig, axes = plt.subplots(
-        len(MODES), 1, figsize=(9, 1.1 + 1.0 * len(MODES) * times.modules / 2), sharex=True
+        len(TIMED_MODES), 1, figsize=(9, 1.1 + 1.0 * len(TIMED_MODES) * times.modules / 2), sharex=True
     )
-    for ax, (mode, title) in zip(axes, MODES.items(), strict=True):
+    for ax, (mode, title) in zip(axes, TIMED_MODES.items(), strict=True):
         start = times.step_starts(mode)[first_step]
         for timeline in times.timelines[mode]:
             for module, phase, t0, t1 in timeline.segments():
@@ -432,7 +247,3 @@ def plot_timelines(times: PipelineTimes, first_step: int | None = None, num_step
     axes[0].legend(handles, ["forward", "backward + update"], loc="upper right", fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
-
-
-if __name__ == "__main__":
-    _rank_main(sys.argv[1])
