@@ -1,4 +1,4 @@
-"""Deep Incubation (modlearn/incubation.py, notebook 03)."""
+"""Deep Incubation (modlearn/incubation/, notebook 03)."""
 
 import copy
 import multiprocessing
@@ -12,6 +12,7 @@ import torch
 from conftest import ROOT
 
 from modlearn import incubation as inc_lib
+from modlearn.api import ModelContractError, Run
 from modlearn.data import load_dataset
 from modlearn.models import ResidualMLP, TinyViT
 from modlearn.train import Hook
@@ -58,23 +59,145 @@ def test_incubate_changes_only_the_target_stage(problem, index):
         assert all(torch.equal(before[n], p) for n, p in module.named_parameters())
 
 
-def test_train_incubation_runs_every_phase_from_the_train_config():
+def _tiny_pair(blocks_per_stage=1):
     data = inc_lib.low_data(load_dataset("digits", verbose=False), 0.1)
-    meta, target = inc_lib.make_pair("resmlp", data.input_shape, 10, width=16, blocks_per_stage=1)
+    meta, target = inc_lib.make_pair(
+        "resmlp", data.input_shape, 10, width=16, blocks_per_stage=blocks_per_stage
+    )
+    return data, meta, target
+
+
+TINY_PHASES = inc_lib.IncubationConfig(meta_steps=3, incubation_steps=2, finetune_steps=4)
+
+
+def test_train_incubation_runs_every_phase_from_the_train_config():
+    data, meta, target = _tiny_pair()
     meta_before, target_before = copy.deepcopy(meta), copy.deepcopy(target)
-    config = inc_lib.IncubationConfig(meta_steps=3, incubation_steps=2, finetune_steps=4)
-    model, inc = inc_lib.train_incubation(
-        target, data, config, inc_lib.paper_train(batch_size=16, seed=3), meta=meta, parallel=False
+    run = inc_lib.train_incubation(
+        target, data, TINY_PHASES, inc_lib.paper_train(batch_size=16, seed=3), meta=meta, parallel=False
     )
-    assert {i: h.num_steps for i, h in inc.histories.items()} == {0: 2, 1: 2, 2: 2, 3: 2}
-    assert not all(
-        torch.equal(a, b) for a, b in zip(meta.parameters(), meta_before.parameters(), strict=True)
-    ), "meta untrained"
-    assert all(
-        torch.equal(a, b) for a, b in zip(target.parameters(), target_before.parameters(), strict=True)
-    )
+    assert isinstance(run, Run) and run.method == "incubation" and not run.interrupted
+    assert {name: h.num_steps for name, h in run.histories.items()} == {
+        "meta": 3,
+        "stage 0": 2,
+        "stage 1": 2,
+        "stage 2": 2,
+        "stage 3": 2,
+        "finetune": 4,
+    }
+    assert list(run.histories) == ["meta", "stage 0", "stage 1", "stage 2", "stage 3", "finetune"]
+    assert run.history is run.histories["finetune"]
+    inc = run.extras.incubation
+    assert run.extras.meta is inc.meta and inc.mode == "sequential"
+    assert not _same_params(run.extras.meta, meta_before), "the meta model was not pretrained"
+    assert _same_params(meta, meta_before), "the meta model passed changed"
+    assert _same_params(target, target_before), "the target passed changed"
     x = data.test.x[:8]
-    assert not torch.equal(model(x), inc.assemble()(x)), "the assembled model was not fine-tuned"
+    assert not torch.equal(run.model(x), inc.assemble()(x)), "the assembled model was not fine-tuned"
+
+
+def _same_params(a, b):
+    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+class _CountFits(Hook):
+    def __init__(self):
+        self.fits, self.steps = 0, 0
+
+    def on_fit_start(self, state):
+        self.fits += 1
+
+    def on_step_end(self, state):
+        self.steps += 1
+
+
+def test_hooks_run_in_this_process_and_refuse_worker_processes(monkeypatch):
+    data, meta, target = _tiny_pair()
+    counter = _CountFits()
+    with pytest.raises(ValueError, match="hooks cannot reach worker processes"):
+        inc_lib.train_incubation(target, data, TINY_PHASES, hooks=[counter], meta=meta, parallel=True)
+    assert counter.fits == 0, "parallel=True with hooks must be refused before any fit"
+    # parallel=None with hooks: no estimate, no workers (the estimate would measure steps first)
+    monkeypatch.setattr(inc_lib.method, "estimate_sequential_s", lambda *a, **k: pytest.fail("estimated"))
+    run = inc_lib.train_incubation(target, data, TINY_PHASES, hooks=[counter], meta=meta)
+    assert run.extras.incubation.mode == "sequential"
+    assert (counter.fits, counter.steps) == (len(run.histories), run.steps) == (6, 3 + 4 * 2 + 4)
+
+
+class _CtrlC(Hook):
+    """Raises KeyboardInterrupt, as Ctrl-C does, at the first step of the `call`-th fit (1-based)."""
+
+    def __init__(self, call):
+        self.call, self.calls = call, 0
+
+    def on_fit_start(self, state):
+        self.calls += 1
+
+    def on_step_end(self, state):
+        if self.calls == self.call:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_an_incubation_returns_the_target_with_the_finished_stages(capsys):
+    data, meta, target = _tiny_pair()
+    run = inc_lib.train_incubation(target, data, TINY_PHASES, hooks=[_CtrlC(3)], meta=meta)
+    assert run.interrupted and list(run.histories) == ["meta", "stage 0", "stage 1"]
+    assert run.history is run.histories["stage 1"] and run.history.interrupted
+    inc = run.extras.incubation
+    assert list(inc.incubated) == [0] and list(inc.unfinished) == [1]
+    stages = inc_lib.split_stages(run.model, 4)
+    assert all(torch.equal(v, inc.incubated[0][k]) for k, v in stages[0].state_dict().items())
+    initial = inc_lib.split_stages(target, 4)
+    for i in (1, 2, 3):
+        assert _same_params(stages[i], initial[i]), f"stage {i} did not finish and must be initial"
+    assert "Interrupted: stages [0] finished and kept" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_the_meta_pretraining_returns_the_initial_target():
+    data, meta, target = _tiny_pair()
+    run = inc_lib.train_incubation(target, data, TINY_PHASES, hooks=[_CtrlC(1)], meta=meta)
+    assert run.interrupted and list(run.histories) == ["meta"]
+    assert run.model is not target and _same_params(run.model, target)
+
+
+def test_ctrl_c_in_the_finetuning_keeps_the_stages_and_what_it_trained():
+    data, meta, target = _tiny_pair()
+    run = inc_lib.train_incubation(target, data, TINY_PHASES, hooks=[_CtrlC(6)], meta=meta)
+    assert run.interrupted and run.history is run.histories["finetune"]
+    assert run.histories["finetune"].num_steps == 1
+    assert not _same_params(run.model, run.extras.incubation.assemble())
+
+
+def test_default_meta_follows_make_pairs_rule():
+    data, meta, target = _tiny_pair(blocks_per_stage=2)
+    default = inc_lib.default_meta(target, 4)
+    assert [p.shape for p in default.parameters()] == [p.shape for p in meta.parameters()]
+    assert default.blocks[2] is not target.blocks[3] and _same_params(default.blocks[2], target.blocks[3])
+    before = copy.deepcopy(target)
+    run = inc_lib.train_incubation(target, data, TINY_PHASES)
+    assert _same_params(target, before) and run.history.num_steps == 4
+    assert [p.shape for p in run.extras.meta.parameters()] == [p.shape for p in meta.parameters()]
+
+
+def _sequential(hidden_layers):
+    torch.manual_seed(0)
+    hidden = [m for _ in range(hidden_layers) for m in (torch.nn.Linear(16, 16), torch.nn.ReLU())]
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), *hidden, torch.nn.Linear(16, 10)
+    )
+
+
+def test_a_plain_sequential_target_is_converted_and_comes_back_trained():
+    data = inc_lib.low_data(load_dataset("digits", verbose=False), 0.1)
+    seq = _sequential(4)  # an embedding block, 4 hidden blocks (1 per stage), a head
+    before = copy.deepcopy(seq)
+    run = inc_lib.train_incubation(seq, data, TINY_PHASES)
+    assert type(run.model) is torch.nn.Sequential and run.model is not seq
+    assert _same_params(seq, before), "the Sequential passed changed"
+    x = data.test.x[:8]
+    assert not torch.equal(run.model(x), run.extras.incubation.assemble()(x)), "not fine-tuned"
+    with pytest.raises(ModelContractError, match=r"4 equal stages.*make_pair"):
+        inc_lib.train_incubation(_sequential(3), data, TINY_PHASES)
 
 
 @pytest.mark.parametrize("kind", ["resmlp", "vit"])
@@ -100,7 +223,7 @@ def test_assembled_model_equals_chaining_incubated_stages(kind):
 def test_parallel_and_sequential_incubation_give_identical_weights(problem, monkeypatch):
     inc, data = problem
     inc_lib.close_worker_pools()
-    monkeypatch.setattr(inc_lib, "_measured_start_s", {})
+    monkeypatch.setattr(inc_lib.pool, "_measured_start_s", {})
     before = {p.pid for p in multiprocessing.active_children()}  # other tests' leftovers, if any
 
     def workers() -> set[int]:
@@ -109,7 +232,7 @@ def test_parallel_and_sequential_incubation_give_identical_weights(problem, monk
     inc.incubate_all(data, parallel=True)
     assert workers() == set(), "without keep_workers the workers stop at the end"
     # a fresh Python importing PyTorch and building an optimizer takes well over half a second
-    assert inc_lib._measured_start_s[2] > 0.5
+    assert inc_lib.pool._measured_start_s[2] > 0.5
     parallel = dict(inc.incubated)
     inc.incubate_all(data, parallel=True, keep_workers=True)
     # the workers are kept: the next run starts none and its stages are the same
@@ -120,7 +243,7 @@ def test_parallel_and_sequential_incubation_give_identical_weights(problem, monk
     assert inc_lib.same_weights(parallel, inc.incubated)
     inc_lib.close_worker_pools()
     assert workers() == set()
-    assert inc_lib.worker_start_s(2) == inc_lib._measured_start_s[2]
+    assert inc_lib.worker_start_s(2) == inc_lib.pool._measured_start_s[2]
     inc.incubate_all(data, parallel=False)
     assert inc_lib.same_weights(parallel, inc.incubated)
     inc.incubated[1] = {k: v + 1e-7 for k, v in inc.incubated[1].items()}
@@ -142,12 +265,12 @@ def test_processes_fall_back_when_their_start_up_exceeds_the_saving():
 
 def test_parallel_mode_uses_the_start_up_measured_in_this_session(problem, monkeypatch, capsys):
     inc, data = problem
-    monkeypatch.setattr(inc_lib, "estimate_sequential_s", lambda *args, **kwargs: 100.0)
-    monkeypatch.setattr(inc_lib, "usable_cpus", lambda: 64)  # free CPUs whatever else runs here
-    monkeypatch.setitem(inc_lib._measured_start_s, 2, 51.0)  # 2 workers would save 50 s
+    monkeypatch.setattr(inc_lib.method, "estimate_sequential_s", lambda *args, **kwargs: 100.0)
+    monkeypatch.setattr(inc_lib.method, "available_cpus", lambda: 64)  # free CPUs whatever else runs here
+    monkeypatch.setitem(inc_lib.pool._measured_start_s, 2, 51.0)  # 2 workers would save 50 s
     assert inc.parallel_mode(data) == "sequential"
     assert "take about 51.0 s to start (as measured in this session" in capsys.readouterr().out
-    monkeypatch.setitem(inc_lib._measured_start_s, 2, 49.0)
+    monkeypatch.setitem(inc_lib.pool._measured_start_s, 2, 49.0)
     assert inc.parallel_mode(data) == "processes"
 
 
