@@ -51,7 +51,7 @@ def time_layers(model: torch.nn.Module, title: str) -> tuple[float, float]:
 def step_overhead(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Time of one forward+backward with the clusterability loss / without it."""
     plain = CrossEntropy()
-    loss = cluster.ClusterabilityLoss(cluster.model_coclusters(model, K), weight=40.0)
+    loss = cluster.ClusterabilityLoss(cluster.model_coclusters(model, K), lam=40.0)
 
     def step(objective):
         model.zero_grad()

@@ -83,7 +83,7 @@ def nemo_check(method: str, kind: str) -> Callable[[int], int]:
         nemo.train_nemo(
             ml.make_model(kind, ds.input_shape),
             ds,
-            nemo.ModularConfig(method=method),
+            nemo.ModularConfig(mode=method),
             ml.TrainConfig(epochs=100, max_steps=steps, batch_size=256, progress=False),
         )
         return steps * 256

@@ -18,7 +18,8 @@ Introduced in `tutorials/04_clusterability.ipynb`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import matplotlib.pyplot as plt
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .api import Run, Timer, block_model, check_hooks, trainable_copy
 from .data import Dataset, Split
 from .models import squared_edges
 from .train import CrossEntropy, History, Hook, Objective, Regularized, TrainConfig, TrainState, evaluate, fit
@@ -39,13 +41,17 @@ READABLE_LAYERS = (nn.Linear, nn.Conv2d)
 class ClusterConfig:
     """Clusterability training (Golechha et al. 2025, arXiv 2502.02470).
 
-    `k` clusters per layer; `weight` is lambda (40 in the authors' language-model script);
+    `k` clusters per layer; `lam` is lambda: 40 in the authors' language-model script, whose layers
+    are hundreds of units wide. `lam=None` (the default) scales that 40 to the network:
+    `40 * min(1, width / 512)`, `width` the mean of min(out, in) over the clustered layers (see
+    `scaled_lam`), so a narrow network is not collapsed by the paper's lambda; pass `lam=40.0` for
+    the paper's number, and `train_cluster` warns when the task loss barely fell under it;
     `layers` names the layers to cluster (None: every Linear/Conv2d wide enough for k);
     assignments are fixed, unless `recluster_every` epochs asks to refit them periodically.
     """
 
     k: int = 4
-    weight: float = 40.0
+    lam: float | None = None
     layers: tuple[str, ...] | None = None
     recluster_every: int | None = None
     seed: int = 0
@@ -53,7 +59,7 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         fields = ConfigFields(self)
         fields.integer("k", 2)
-        fields.number("weight", 0)
+        fields.number("lam", 0, optional=True)
         fields.integer("recluster_every", 1, optional=True)
         fields.integer("seed", 0)
         if self.layers is not None:
@@ -284,12 +290,12 @@ class ClusterabilityLoss(Regularized):
     """
 
     def __init__(
-        self, clusters: Mapping[str, Coclusters], weight: float = 40.0, task: Objective | None = None
+        self, clusters: Mapping[str, Coclusters], lam: float = 40.0, task: Objective | None = None
     ) -> None:
         if not clusters:
             raise ValueError("clusters is empty: fit them first with model_coclusters(model, k)")
         self.clusters = dict(clusters)
-        super().__init__(task or CrossEntropy(), self.enmeshment, weight, name="enmeshment")
+        super().__init__(task or CrossEntropy(), self.enmeshment, lam, name="enmeshment")
 
     def enmeshment(self, model: nn.Module) -> torch.Tensor:
         return 1.0 - model_clusterability(model, self.clusters)
@@ -307,72 +313,118 @@ class Recluster(Hook):
             self.loss.clusters = model_coclusters(state.model, k, list(self.loss.clusters), self.seed)
 
 
+@dataclass
+class ClusterExtras:
+    """What `train_cluster` returns besides the model: `clusters`, the co-clusters in use at the end
+    (layer name -> `Coclusters`, fitted on the trained copy's starting weights unless given).
+
+    `lambda_sweep` also measures each run: `acc` (test accuracy), `clusterability` (mean C under
+    `clusters`) and `fitted_clusterability` (mean C under co-clusters refitted to the final weights).
+    """
+
+    clusters: dict[str, Coclusters]
+    acc: float | None = None
+    clusterability: float | None = None
+    fitted_clusterability: float | None = None
+
+
+PAPER_LAM = 40.0  # the authors' lambda, for layers hundreds of units wide
+REFERENCE_WIDTH = 512  # the layer width (min(out, in)) at which the default lambda reaches PAPER_LAM
+STALLED = 0.5  # the task loss ending above half its start: lambda is winning over the task
+
+
+def scaled_lam(model: nn.Module, clusters: Mapping[str, Coclusters]) -> float:
+    """The default lambda for `model`: `PAPER_LAM * min(1, width / REFERENCE_WIDTH)`, `width` the mean
+    min(out, in) of the clustered layers (the enmeshment penalty is the same size for any width,
+    while a narrow layer's task gradient is smaller, so the paper's 40 overpowers it)."""
+    widths = [min(layer_weight(model, name).shape[:2]) for name in clusters]
+    return PAPER_LAM * min(1.0, float(np.mean(widths)) / REFERENCE_WIDTH)
+
+
+def task_loss_stalled(history: History, window: int = 10) -> float:
+    """The task loss of the last `window` steps over that of the first `window` (mean `task_loss`);
+    0.0 when the run had fewer than `2 * window` steps. Near 1: the task did not learn."""
+    losses = np.asarray(history.steps.get("task_loss", []), dtype=float)
+    if len(losses) < 2 * window:
+        return 0.0
+    return float(losses[-window:].mean() / max(losses[:window].mean(), 1e-12))
+
+
 def train_cluster(
     model: nn.Module,
     data: Dataset | Split,
     config: ClusterConfig | None = None,
     train: TrainConfig | None = None,
+    *,
+    hooks: Iterable[Hook] = (),
     task: Objective | None = None,
     clusters: Mapping[str, Coclusters] | None = None,
-) -> tuple[History, dict[str, Coclusters]]:
-    """Train `model` (in place) with the clusterability loss through `fit`; `train` goes to `fit` unchanged.
+) -> Run[ClusterExtras]:
+    """Train a copy of `model` with the clusterability loss `task + lam * (1 - C)` through `fit`.
 
-    The co-clusters are `clusters` when given, else fitted once on the model's current weights.
-    Returns the history and the co-clusters in use at the end.
+    `model` (a `BlockModel`, or a plain `nn.Sequential` converted by `api.block_model`;
+    `x: (batch, *input)` -> `(batch, classes)`) is left unchanged: `run.model` is the trained copy.
+    The co-clusters are `clusters` when given, else fitted once on the copy's starting weights;
+    `run.extras.clusters` holds those in use at the end.
+    `train` goes to `fit` unchanged, `hooks` too. `config.lam=None` uses `scaled_lam` (a narrow
+    network is collapsed by the paper's 40); warns, naming a smaller `lam`, when the task loss ended
+    above half its start.
     """
     owner = "train_cluster"
-    check_type("model", model, nn.Module, owner=owner, hint="pass a torch.nn.Module")
+    hooks = check_hooks(hooks, owner)
+    model = block_model(model, owner)
     check_type("config", config, ClusterConfig, owner=owner, optional=True, hint="pass a ClusterConfig(...)")
     check_type("train", train, TrainConfig, owner=owner, optional=True, hint="pass a TrainConfig(...)")
     check_type(
         "task", task, Objective, owner=owner, optional=True, hint="pass an Objective, e.g. CrossEntropy()"
     )
     config = config or ClusterConfig()
-    if clusters is None:
-        clusters = model_coclusters(model, config.k, config.layers, config.seed)
-    loss = ClusterabilityLoss(clusters, config.weight, task)
-    hooks = [Recluster(loss, config.recluster_every, config.seed)] if config.recluster_every else []
-    history = fit(model, data, train or TrainConfig(), objective=loss, hooks=hooks)
-    return history, loss.clusters
-
-
-@dataclass
-class ClusterRun:
-    """One run of `lambda_sweep`: the trained model, its history, clusters and measurements."""
-
-    model: nn.Module
-    history: History
-    clusters: dict[str, Coclusters]
-    acc: float
-    clusterability: float
-    fitted_clusterability: float
+    with Timer() as timer:
+        trained = trainable_copy(model)
+        if clusters is None:
+            clusters = model_coclusters(trained, config.k, config.layers, config.seed)
+        lam = scaled_lam(trained, clusters) if config.lam is None else config.lam
+        loss = ClusterabilityLoss(clusters, lam, task)
+        if config.recluster_every:
+            hooks = [Recluster(loss, config.recluster_every, config.seed), *hooks]
+        history = fit(trained, data, train or TrainConfig(), objective=loss, hooks=hooks)
+    stalled = task_loss_stalled(history)
+    if lam > 0 and stalled > STALLED:
+        warnings.warn(
+            f"train_cluster(lam={lam:g}): the task loss ended at {stalled:.0%} of its start; lam is "
+            f"overpowering the task on this network; pass ClusterConfig(lam={lam / 10:g}) or smaller "
+            f"(lam=None scales it to the network: {scaled_lam(trained, clusters):g} here)",
+            stacklevel=2,
+        )
+    return Run(trained, history, ClusterExtras(loss.clusters), method="cluster", seconds=timer.seconds)
 
 
 def lambda_sweep(
     model: nn.Module,
     data: Dataset,
-    weights: Sequence[float],
+    lams: Sequence[float],
     config: ClusterConfig | None = None,
     train: TrainConfig | None = None,
     task: Objective | None = None,
-) -> dict[float, ClusterRun]:
-    """Train a copy of `model` with each lambda in `weights`, from the same starting weights and
-    the same co-clusters (fitted once on `model`). Each run reports test accuracy, C under those
-    fixed clusters, and C under clusters refitted to its final weights."""
+) -> dict[float, Run[ClusterExtras]]:
+    """Train a copy of `model` with each lambda in `lams`, from the same starting weights and the
+    same co-clusters (fitted once on `model`). Each `Run`'s extras also hold its test accuracy, C
+    under those fixed clusters, and C under clusters refitted to its final weights."""
     config = config or ClusterConfig()
     clusters = model_coclusters(model, config.k, config.layers, config.seed)
     runs = {}
-    for weight in weights:
-        trained = copy.deepcopy(model)
-        history, used = train_cluster(trained, data, replace(config, weight=weight), train, task, clusters)
-        runs[weight] = ClusterRun(
-            trained,
-            history,
-            used,
-            evaluate(trained, data, task)["acc"],
-            float(model_clusterability(trained, used).detach()),
-            fitted_clusterability(trained, config.k, list(used), config.seed),
+    for lam in lams:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a sweep shows the collapse at large lambda on purpose
+            run = train_cluster(model, data, replace(config, lam=lam), train, task=task, clusters=clusters)
+        used = run.extras.clusters
+        run.extras = replace(
+            run.extras,
+            acc=evaluate(run.model, data, task)["acc"],
+            clusterability=float(model_clusterability(run.model, used).detach()),
+            fitted_clusterability=fitted_clusterability(run.model, config.k, list(used), config.seed),
         )
+        runs[lam] = run
     return runs
 
 

@@ -76,7 +76,7 @@ def test_the_loss_plugs_into_fit_and_raises_c():
     model = MLP(12, hidden=(16, 16), num_classes=4)
     clusters = cluster.model_coclusters(model, 4)
     assert set(clusters) == {"blocks.0.1", "blocks.1.0", "head"}
-    loss = cluster.ClusterabilityLoss(clusters, weight=10.0)
+    loss = cluster.ClusterabilityLoss(clusters, lam=10.0)
     value, metrics = loss(model, (x, y))
     c = cluster.model_clusterability(model, clusters).detach()
     assert value.detach().item() == pytest.approx((metrics["task_loss"] + 10.0 * (1 - c)).item(), rel=1e-5)
@@ -88,16 +88,15 @@ def test_reclustering_hook_refits_the_assignments():
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(128, 12, generator=gen), torch.randint(0, 4, (128,), generator=gen)
     model = MLP(12, hidden=(16,), num_classes=4)
-    config = cluster.ClusterConfig(k=2, weight=1.0, recluster_every=1)
+    config = cluster.ClusterConfig(k=2, lam=1.0, recluster_every=1)
     names = cluster.readable_layers(model, 2)
     start = {
         name: cluster.random_coclusters(*cluster.layer_weight(model, name).shape, k=2, seed=3)
         for name in names
     }
-    _, used = cluster.train_cluster(
-        model, (x, y), config, TrainConfig(epochs=1, progress=False), clusters=start
-    )
-    refit = cluster.model_coclusters(model, 2, names, config.seed)
+    run = cluster.train_cluster(model, (x, y), config, TrainConfig(epochs=1, progress=False), clusters=start)
+    used = run.extras.clusters
+    refit = cluster.model_coclusters(run.model, 2, names, config.seed)
     assert set(used) == set(names)
     for name in names:  # the assignments in use are those fitted to the final weights, not the random start
         assert torch.equal(used[name].rows, refit[name].rows) and torch.equal(
@@ -173,3 +172,24 @@ def test_ablation_figure_shows_before_after_and_chance():
     assert heights == [0.9, 0.8, 0.2, 0.7]
     chance = [line for line in ax.lines if line.get_label().startswith("chance")]
     assert [list(line.get_ydata()) for line in chance] == [[0.1, 0.1]]
+
+
+def test_default_lambda_is_scaled_to_a_narrow_network_and_the_papers_40_warns(one_torch_thread):
+    import warnings
+
+    import modlearn as ml
+
+    data = ml.load_dataset("digits", verbose=False)
+    train = TrainConfig(epochs=None, max_steps=200, lr=1e-3, progress=False, seed=0)
+    accs = {}
+    for lam in (None, 40.0):
+        torch.manual_seed(0)
+        model = MLP(data.input_shape, hidden=(32, 32), num_classes=10)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = cluster.train_cluster(model, data, cluster.ClusterConfig(lam=lam), train)
+        accs[lam] = ml.evaluate(run.model, data.test)["acc"]
+        warned = [str(w.message) for w in caught if "overpowering" in str(w.message)]
+        assert bool(warned) == (lam == 40.0), (lam, warned)
+    assert cluster.scaled_lam(model, cluster.model_coclusters(model, 4)) < 40.0
+    assert accs[None] > 0.85 > accs[40.0], accs

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from modlearn import models, nemo
+from modlearn.api import ModelContractError
 from modlearn.claims import paired_verdict
 from modlearn.data import Dataset, Split
 from modlearn.train import evaluate
@@ -130,8 +131,8 @@ def test_each_method_adds_its_mask_loss_to_cross_entropy():
     x, y = torch.randn(32, 1, 8, 8), torch.arange(32) % 4
     model = nemo.masked_model(models.MLP((1, 8, 8), hidden=(16, 12), num_classes=4))
     layers = list(nemo.masked_layers(model).values())
-    for method in nemo.METHODS:
-        config = nemo.ModularConfig(method=method)
+    for method in nemo.MODES:
+        config = nemo.ModularConfig(mode=method)
         loss, metrics = config.objective()(model, (x, y))
         ce = nn.functional.cross_entropy(model(x), y)
         if method == "mwt":
@@ -156,13 +157,15 @@ def test_objectives_train_through_fit():
 
     x, y = torch.randn(64, 1, 8, 8), torch.arange(64) % 4
     logged = {"standard": set(), "mwt": {"cohesion_loss", "coupling_loss"}, "nemo": {"contrastive_loss"}}
-    for method in nemo.METHODS:
-        model, history = nemo.train_nemo(
+    for method in nemo.MODES:
+        run = nemo.train_nemo(
             models.MLP((1, 8, 8), hidden=(16, 12), num_classes=4),
             Split(x, y),
-            nemo.ModularConfig(method=method),
+            nemo.ModularConfig(mode=method),
             ml.TrainConfig(epochs=2, batch_size=32, progress=False),
         )
+        model, history = run.model, run.history
+        assert run.extras.config.mode == method and run.method == "nemo"
         assert history.num_steps == 4 and nemo.masked_layers(model)
         assert logged[method] <= set(history.steps), (method, sorted(history.steps))
 
@@ -182,12 +185,12 @@ def test_bad_input_raises_value_error():
             nemo.ModularConfig(threshold=threshold)
     with pytest.raises(ValueError, match="cannot mask a Conv1d"):
         nemo.mask_layer(nn.Conv1d(2, 3, 3))
-    with pytest.raises(ValueError, match="cannot mask a Sequential"):
+    with pytest.raises(ModelContractError, match=r"masked_model\(model=Sequential\)"):
         nemo.masked_model(nn.Sequential(nn.Linear(2, 2)))
     with pytest.raises(ValueError, match="no masked layer"):
         nemo.collect_masks(models.MLP(4, hidden=(3,)), torch.randn(2, 4))
-    with pytest.raises(ValueError, match="unknown method"):
-        nemo.ModularConfig(method="splitter")
+    with pytest.raises(ValueError, match="unknown mode"):
+        nemo.ModularConfig(mode="splitter")
     with pytest.raises(ValueError, match="loss"):
         nemo.ModularConfig(loss="infonce")
     with pytest.raises(ValueError, match="vit_masks"):
@@ -284,7 +287,8 @@ def test_retention_at_accuracy_on_hand_built_points():
     assert nemo.retention_at_accuracy(points, 0.5) == 0.2
     assert math.isnan(nemo.retention_at_accuracy(points, 0.99))
     rows = [{"weight_retention": r, "val_acc": a, "test_acc": a - 0.01} for r, a in points]
-    assert nemo.matched_point(rows, 0.955)["weight_retention"] == 0.6
+    assert nemo.module_at_matched_accuracy(rows, 0.975, 0.02)["weight_retention"] == 0.6
+    assert nemo.module_at_matched_accuracy(rows, 2.0, 0.02) is None
 
 
 def test_class_order_groups_units_by_their_first_class():
@@ -340,3 +344,17 @@ def test_threshold_sweep_keeps_fewer_units_at_higher_thresholds():
     assert sizes[0] == 1.0 and sizes == sorted(sizes, reverse=True) and sizes[-1] < 1.0
     assert [point["threshold"] for point in points] == [0.0, 0.5, 0.9, 1.0]
     assert all(0 <= point["cut_test_acc"] <= 1 and "val_acc" not in point for point in points)
+
+
+def test_a_plain_sequential_is_masked_after_its_first_layer():
+    torch.manual_seed(0)
+    seq = nn.Sequential(
+        nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3)
+    )
+    model = nemo.masked_model(seq)
+    assert list(nemo.masked_layers(model)) == ["blocks.1.0"]
+    assert isinstance(seq[3], nn.Linear), "the given Sequential changed"
+    x = torch.randn(5, 16)
+    nemo.set_unit_filter(model, {"blocks.1.0": torch.tensor([True] * 3 + [False] * 3)})
+    model(x)
+    assert (nemo.masked_layers(model)["blocks.1.0"].last_mask[:, 3:] == 0).all()
