@@ -16,7 +16,6 @@ layer's gain matrix once, whatever k.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -48,9 +47,8 @@ def training_speed(mode: str, steps: int, data: Dataset) -> float:
         swap_every=500,
         top_k=30,
     )
-    start = time.perf_counter()
-    history = bimt.train_bimt(model, data, config, bimt.paper_train(data, lr=1e-3, batch_size=100))
-    return history.num_steps / (time.perf_counter() - start)
+    run = bimt.train_bimt(model, data, config, bimt.paper_train(data, lr=1e-3, batch_size=100))
+    return run.history.num_steps / run.seconds
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from modlearn import bimt, viz, widgets
+from modlearn.api import ModelContractError, Run
 from modlearn.data import symbolic_task, two_moons
-from modlearn.models import SpatialMLP
+from modlearn.models import MLP, SpatialMLP
+from modlearn.train import Hook, TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -104,11 +106,9 @@ def test_the_schedule_hook_drives_the_objective_weight():
     objective = bimt.bimt_objective(model, data, config)
     seen = []
 
-    class Spy(bimt.Hook):
+    class Spy(Hook):
         def on_step_end(self, state):
             seen.append(objective.weight)
-
-    from modlearn.train import TrainConfig, fit
 
     fit(
         model,
@@ -205,7 +205,7 @@ def test_drawing_and_movie_render_headless():
     data = symbolic_task("independence", n_train=16, n_test=8)
     model = bimt.BioMLP([4, 6, 2])
     movie = bimt.Snapshots(every=2)
-    bimt.train_bimt(model, data, bimt.BIMTConfig(steps=4, swap_every=2), hooks=[movie])
+    model = bimt.train_bimt(model, data, bimt.BIMTConfig(steps=4, swap_every=2), hooks=[movie]).model
     assert movie.steps == [0, 2, 4]
     masks = [torch.zeros_like(lin.weight, dtype=torch.bool) for lin in model.linears]
     fig = viz.draw_network(model, edge_mask=masks, title="t", input_names=list("abcd"))
@@ -232,3 +232,69 @@ def test_drawing_and_movie_render_headless():
     wires = [c for c in fig.axes[0].collections if isinstance(c, matplotlib.collections.LineCollection)]
     assert dots == sum(model_2d.widths) and len(wires[0].get_segments()) == 16 * 9 + 9 * 4
     assert tuple(fig.get_size_inches()) == (6.5, 5.5)  # the 2-D layout gets the larger canvas
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_train_bimt_trains_a_copy_and_counts_its_swaps():
+    data = symbolic_task("independence", n_train=32, n_test=16)
+    torch.manual_seed(0)
+    given = bimt.BioMLP([4, 10, 10, 2])
+    before = _weights(given)
+    run = bimt.train_bimt(given, data, bimt.BIMTConfig(steps=20, swap_every=5))
+    assert isinstance(run, Run) and run.method == "bimt" and run.history.num_steps == 20
+    assert all(torch.equal(before[k], v) for k, v in given.state_dict().items()), "the given model changed"
+    assert run.model is not given and not torch.equal(run.model.linears[0].weight, given.linears[0].weight)
+    assert run.extras.config.steps == 20 and run.extras.swaps > 0
+    moved = run.model.in_perm.tolist() != [0, 1, 2, 3] or any(
+        not torch.equal(a.weight.abs().sum(0), b.weight.abs().sum(0))
+        for a, b in zip(run.model.linears, given.linears, strict=True)
+    )
+    assert moved
+    no_swaps = bimt.train_bimt(given, data, bimt.BIMTConfig(mode="l1", steps=20, swap_every=5))
+    assert no_swaps.extras.swaps == 0 and torch.equal(no_swaps.model.in_perm, torch.arange(4))
+
+
+def test_train_bimt_refuses_an_mlp_naming_the_converter():
+    data = symbolic_task("independence", n_train=16, n_test=8)
+    with pytest.raises(ModelContractError, match=r"train_bimt\(model=MLP\).*bimt\.from_mlp"):
+        bimt.train_bimt(MLP(4, hidden=(6,), num_classes=2), data)
+    with pytest.raises(ValueError, match=r"hooks\[0\]"):
+        bimt.train_bimt(torch.nn.Linear(3, 3), data, hooks=[1])  # hooks are checked first
+
+
+@pytest.mark.parametrize("activation", [torch.nn.SiLU(), torch.nn.LeakyReLU(0.3)])
+def test_from_mlp_takes_a_plain_sequential_and_to_mlp_folds_the_swaps_back(activation):
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 6),
+        activation,
+        torch.nn.Linear(6, 5),
+        activation,
+        torch.nn.Linear(5, 3),
+    )
+    x = torch.randn(10, 4)
+    bio = bimt.from_mlp(seq)
+    assert bio.widths == [4, 6, 5, 3] and torch.allclose(bio(x), seq(x), atol=1e-6)
+    bimt.swap_sites(bio, 0, 0, 3)
+    bimt.swap_sites(bio, 1, 1, 4)
+    bimt.swap_sites(bio, 3, 0, 2)
+    assert torch.allclose(bio(x), seq(x), atol=1e-6)
+    if isinstance(activation, torch.nn.SiLU):  # an MLP's activation is built without arguments
+        assert torch.allclose(bimt.to_mlp(bio)(x), seq(x), atol=1e-6)
+
+
+def test_from_mlp_refuses_what_is_no_mlp():
+    conv = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8, 2)
+    )
+    with pytest.raises(ModelContractError, match=r"from_mlp.*Linear"):
+        bimt.from_mlp(conv)
+    mixed = torch.nn.Sequential(
+        torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)
+    )
+    with pytest.raises(ModelContractError, match="one activation"):
+        bimt.from_mlp(mixed)

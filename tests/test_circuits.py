@@ -1,10 +1,11 @@
-"""Circuit discovery (modlearn/circuits.py) and notebook 07."""
+"""Circuit discovery (modlearn/circuits/) and notebook 07."""
 
 import pytest
 import torch
 import torch.nn as nn
 
 from modlearn import circuits as C
+from modlearn.api import ModelContractError
 from modlearn.models import MLP
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -185,5 +186,24 @@ def test_bad_input_raises_value_error():
         C.ACDCConfig(tau=-1.0)
     with pytest.raises(ValueError, match="metric"):
         C.PatchingProblem(model, clean, corrupt, metric="accuracy")
-    with pytest.raises(ValueError, match="MLP"):
+    with pytest.raises(ModelContractError, match="circuit discovery"):
         C.as_linear_net(nn.Conv2d(1, 1, 3))
+
+
+def test_a_plain_sequential_mlp_is_read_like_the_mlp_it_equals():
+    model = _random_network(seed=2)
+    seq = nn.Sequential(
+        nn.Flatten(),
+        *[layer for block in model.blocks for layer in block if not isinstance(layer, nn.Flatten)],
+        model.head,
+    )
+    clean, corrupt = _batches(features=6, seed=5)
+    mine, theirs = (
+        C.PatchingProblem(seq, clean, corrupt, output=1),
+        C.PatchingProblem(model, clean, corrupt, output=1),
+    )
+    assert torch.equal(mine.full.out, theirs.full.out)
+    assert torch.allclose(mine.full.out, seq(clean).double(), atol=1e-6)
+    found, expected = C.acdc(mine, 0.01), C.acdc(theirs, 0.01)
+    assert 0 < found.edges < mine.net.num_edges
+    assert all(torch.equal(a, b) for a, b in zip(found.masks, expected.masks, strict=True))
