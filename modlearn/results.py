@@ -11,7 +11,9 @@ import json
 import math
 import numbers
 import re
+import statistics
 import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +83,32 @@ def read_notebook(path: str | Path) -> dict[str, Any]:
     return found
 
 
-def format_table(results: dict[str, dict[str, Any]]) -> str:
-    """One text table: notebook | result | value."""
-    rows = [(nb, key, format_value(val)) for nb, values in results.items() for key, val in values.items()]
-    if not rows:
-        return "(no results recorded)"
-    widths = [max(len(r[i]) for r in rows + [("notebook", "result", "value")]) for i in range(3)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [line.format("notebook", "result", "value"), line.format(*("-" * w for w in widths))]
-    out += [line.format(*r) for r in rows]
-    return "\n".join(out)
+def seed_summary(values: Sequence[float | None]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1) of per-seed values: the one rule of the series.
+
+    A value that is None or NaN (undefined in that run, see `record`) is left out; the mean is NaN when
+    no value is left and the sd is NaN below two values (one seed measures no spread).
+    """
+    kept = [float(v) for v in values if v is not None and not math.isnan(v)]
+    if not kept:
+        return math.nan, math.nan
+    return statistics.fmean(kept), statistics.stdev(kept) if len(kept) > 1 else math.nan
+
+
+def paired_verdict(a: Sequence[float], b: Sequence[float]) -> str:
+    """`"smaller"` / `"larger"` when `a` is below / above `b` on every seed (paired) and the mean
+    difference exceeds twice the differences' sd; otherwise `"not distinguishable"` (also when any
+    seed's value is NaN: an undefined seed cannot be paired)."""
+    diff = [x - y for x, y in zip(a, b, strict=True)]
+    if not diff or any(math.isnan(d) for d in diff):
+        return "not distinguishable"
+    mean = statistics.fmean(diff)
+    spread = 2 * statistics.stdev(diff) if len(diff) > 1 else 0.0
+    if all(d < 0 for d in diff) and -mean > spread:
+        return "smaller"
+    if all(d > 0 for d in diff) and mean > spread:
+        return "larger"
+    return "not distinguishable"
 
 
 def format_rows(rows: dict[str, dict[str, Any]], width: int = 14) -> str:

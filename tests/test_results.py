@@ -17,8 +17,23 @@ def test_record_and_read_back(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(nb))
     assert results.read_notebook(path) == {"a": 2, "b": "x"}
-    table = results.format_table({"01": {"a": 0.123456}})
-    assert "0.1235" in table and "notebook" in table
+
+
+def test_seed_summary_is_the_one_rule_for_mean_and_sd_over_seeds():
+    import math
+
+    assert results.seed_summary([0.9, 0.92, 0.94]) == pytest.approx((0.92, 0.02))
+    mean, sd = results.seed_summary([0.9, None, math.nan, 0.94])
+    assert mean == pytest.approx(0.92) and sd == pytest.approx(0.04 / math.sqrt(2))
+    assert results.seed_summary([0.9])[0] == 0.9 and math.isnan(results.seed_summary([0.9])[1])
+    assert all(math.isnan(v) for v in results.seed_summary([None, math.nan]))
+
+
+def test_paired_verdict_lives_in_results_and_the_claims_share_it():
+    from modlearn import claims
+
+    assert claims.paired_verdict is results.paired_verdict
+    assert results.paired_verdict([0.3, 0.31], [0.5, 0.52]) == "smaller"
 
 
 def test_bad_records_raise_value_error():

@@ -9,15 +9,14 @@ import torch
 import torch.nn as nn
 
 from modlearn import bimt, circuits
+from modlearn.api import Run
 from modlearn.data import Dataset, Split, load_dataset
 from modlearn.models import MLP
-from modlearn.nemo import ModularConfig, train_nemo
 from modlearn.scoreboard import (
     COSTS,
-    METHODS,
-    METRICS,
     NAMES,
-    budget,
+    SCOREBOARD_METHODS,
+    SCOREBOARD_METRICS,
     circuit_problem,
     family_agreement,
     fresh_model,
@@ -28,9 +27,11 @@ from modlearn.scoreboard import (
     rank_correlations,
     retained_weights,
     score,
+    score_summary,
     scoreboard_mlp,
-    summarize,
+    step_budget,
     train_all,
+    train_plain_e2e,
     unit_activity,
     weight_layers,
 )
@@ -83,14 +84,16 @@ KNOWN = {
 
 
 def test_every_metric_on_disjoint_modules_has_its_known_answer():
-    assert set(KNOWN) | {"wire length"} == set(METRICS), "every registered metric needs a known answer here"
+    assert set(KNOWN) | {"wire length"} == set(SCOREBOARD_METRICS), (
+        "every registered metric needs a known answer here"
+    )
     scores = score({"modules": disjoint_modules()}, class_groups_task(), metrics=list(KNOWN))["modules"]
     assert scores == pytest.approx(KNOWN, abs=1e-6)
 
 
 def test_wire_length_after_swaps_shortens_a_shuffled_layout_and_keeps_an_optimal_one():
     model, data = disjoint_modules(), class_groups_task()
-    measure = METRICS["wire length"].measure
+    measure = SCOREBOARD_METRICS["wire length"].measure
     blocks = bimt.BioMLP([20, 20, 20], "1d")  # the blocks' layers alone, as the metric reads them
     with torch.no_grad():
         for mine, theirs in zip(blocks.linears, (model.blocks[0][1], model.blocks[1][0]), strict=True):
@@ -136,12 +139,12 @@ def test_retained_weights_counts_weights_with_both_ends_kept():
     assert retained_weights(keep, [4, 3, 2]) == pytest.approx((4 * 2 + 2 * 1) / (12 + 6))
 
 
-def masked_on_groups(method: str, data: Dataset) -> nn.Module:
-    """A 20-20 masked MLP trained 30 steps on the class-groups task with `method` ("mwt" or "nemo")."""
+def masked_on_groups(mode: str, data: Dataset) -> nn.Module:
+    """A 20-20 masked MLP trained 30 steps on the class-groups task with `mode` ("mwt" or "nemo")."""
     torch.manual_seed(0)
     model = MLP((1, 4, 5), hidden=(20, 20), num_classes=CLASSES_N)
     config = TrainConfig(epochs=None, max_steps=30, progress=False)
-    return train_nemo(model, data, ModularConfig(method=method), config)[0]
+    return SCOREBOARD_METHODS[mode](model, data, config).model
 
 
 def test_module_activity_of_a_masked_model_needs_the_mask_on():
@@ -223,7 +226,9 @@ def test_train_all_trains_every_method_from_the_same_weights_and_scores_every_me
         return scoreboard_mlp(data, width=16)
 
     runs = train_all(factory, data, steps=16, seeds=(0,))
-    assert set(runs) == {f"{method}/0" for method in METHODS} and set(NAMES) == set(METHODS)
+    assert set(runs) == {f"{method}/0" for method in SCOREBOARD_METHODS} and set(NAMES) == set(
+        SCOREBOARD_METHODS
+    )
     start = fresh_model(factory, 0).blocks[0][1].weight
     for label, run in runs.items():
         first = run.model.get_submodule(weight_layers(run.model)[0]).weight
@@ -233,15 +238,15 @@ def test_train_all_trains_every_method_from_the_same_weights_and_scores_every_me
             f"{label} left its first layer untrained"
         )
     scores = score(runs, data)
-    assert all(set(row) == set(METRICS) | set(COSTS) for row in scores.values())
+    assert all(set(row) == set(SCOREBOARD_METRICS) | set(COSTS) for row in scores.values())
     assert math.isnan(scores["ff/0"]["circuit edges"]), "Forward-Forward has no output neuron to explain"
     memory = {label: row["activation MB"] for label, row in scores.items()}
     assert memory["dgl/0"] < memory["e2e/0"] < memory["nemo/0"]
-    table = markdown_table(summarize(scores), 1)
-    assert all(NAMES[m] in table for m in METHODS) and "n/a" in table
+    table = markdown_table(score_summary(scores), 1)
+    assert all(NAMES[m] in table for m in SCOREBOARD_METHODS) and "n/a" in table
 
 
-def test_every_method_takes_the_step_budget(monkeypatch):
+def test_every_method_takes_the_step_budget_returns_a_run_and_leaves_the_model_unchanged(monkeypatch):
     data, steps = load_dataset("digits"), []
 
     def counting(step):
@@ -254,12 +259,39 @@ def test_every_method_takes_the_step_budget(monkeypatch):
     for optimizer in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
         monkeypatch.setattr(optimizer, "step", counting(optimizer.step))
     counted = {}
-    for method in METHODS:
+    for method in SCOREBOARD_METHODS:
         steps.clear()
-        METHODS[method](lambda: scoreboard_mlp(data, width=8), data, budget(16, 0))
+        model = fresh_model(lambda: scoreboard_mlp(data, width=8), 0)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        run = SCOREBOARD_METHODS[method](model, data, step_budget(16, 0))
         counted[method] = len(steps)
+        assert isinstance(run, Run) and run.seconds > 0, method
+        assert run.model is not model, f"{method} returned the model it was given"
+        assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items()), (
+            f"{method} changed its model"
+        )
     # greedy splits the budget between its modules, Deep Incubation and the clusterability run between phases
-    assert counted == {method: 16 for method in METHODS}, counted
+    assert counted == {method: 16 for method in SCOREBOARD_METHODS}, counted
+
+
+def test_a_learners_method_is_one_entry_returning_a_run(monkeypatch):
+    data = load_dataset("digits")
+    seen = []
+
+    def train_mine(model, data, train):
+        seen.append(train.max_steps)
+        run = train_plain_e2e(model, data, train)
+        return Run(run.model, run.history, None, method="mine", seconds=run.seconds)
+
+    monkeypatch.setitem(SCOREBOARD_METHODS, "mine", train_mine)
+    runs = train_all(lambda: scoreboard_mlp(data, width=8), data, 4, seeds=(0,), methods=["mine", "e2e"])
+    assert seen == [4]
+    mine, e2e = runs["mine/0"], runs["e2e/0"]
+    assert mine.seconds == mine.run.seconds > 0 and mine.model is mine.run.model
+    assert mine.activation_bytes == e2e.activation_bytes, (
+        "without a probe: one cross-entropy step of run.model"
+    )
+    assert torch.equal(mine.model.head.weight, e2e.model.head.weight), "same seed, same loop, same weights"
 
 
 @pytest.mark.parametrize(

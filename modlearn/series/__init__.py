@@ -1,4 +1,5 @@
-"""Run the tutorial series headlessly with papermill and collect what each notebook recorded.
+"""Run the tutorial series headlessly with papermill and collect what each notebook recorded (what is
+written from it, results.json and the README's table, is `report.py`).
 
 `python -m modlearn.series --budget smoke` is what `make run` calls. While a notebook runs, a
 watchdog thread samples the kernel's process tree (the kernel and every process it started): its
@@ -11,19 +12,40 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import multiprocessing
 import os
-import platform
-import subprocess
-import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from .claims import claim_rows, format_evidence, format_key_results, format_verdicts, key_results
-from .env import BUDGETS
-from .results import format_value, read_notebook
+from ..claims import CLAIMS, claim_rows, format_key_results, format_verdicts
+from ..env import BUDGETS
+from ..results import read_notebook
+from .report import (
+    README_BEGIN,
+    README_END,
+    describe_run,
+    readme_results_block,
+    run_description,
+    scoreboard_text,
+    source_commit,
+    update_readme,
+    write_results,
+)
+
+__all__ = [
+    "README_BEGIN",
+    "README_END",
+    "describe_run",
+    "readme_results_block",
+    "run_description",
+    "scoreboard_text",
+    "source_commit",
+    "update_readme",
+    "write_results",
+]
 
 
 def notebooks(folder: str | Path = "tutorials") -> list[Path]:
@@ -217,183 +239,76 @@ def _kernel_environment(**variables: str):
                 os.environ[name] = value
 
 
-def write_results(
-    results: dict[str, dict[str, Any]],
-    failed: list[str],
-    budget: str,
-    folder: Path,
-    commit: str | None = None,
-    retried: list[str] | None = None,
-) -> list[Path]:
-    """`results.json` (every recorded value and claim verdict) and `results.md` (the same, readable).
-    `commit`: the source the run started from (default: `source_commit()` now); `retried`: notebooks
-    run a second time after their kernel went idle."""
-    folder.mkdir(parents=True, exist_ok=True)
-    run = run_description(budget, results, failed, commit or source_commit())
-    run["retried"] = retried or []
-    notebooks_out = {
-        stem: {
-            "results": dict(values),
-            "claims": [
-                {"claim": text, "held": held, "values": evidence}
-                for text, held, evidence in claim_rows(stem, values)
-            ],
-            "key_results": key_results(stem, values),
-            "peak_tree_mb": getattr(values, "peak_tree_mb", None),
-            "seconds": getattr(values, "seconds", None),
-        }
-        for stem, values in results.items()
-    }
-    json_path, md_path = folder / "results.json", folder / "results.md"
-    json_path.write_text(json.dumps({"run": run, "notebooks": notebooks_out}, indent=1))
-    md_path.write_text(_results_markdown(run, notebooks_out))
-    return [json_path, md_path]
-
-
-def run_description(
-    budget: str, results: dict[str, dict[str, Any]], failed: list[str], commit: str
-) -> dict[str, Any]:
-    """Which run this was: budget, datasets used, data folder, machine, commit, date."""
-    datasets = sorted({str(r["dataset"]) for r in results.values() if "dataset" in r})
-    return {
-        "budget": budget,
-        "datasets": datasets,
-        "MODLEARN_DATA": os.environ.get("MODLEARN_DATA", "(not set: embedded digits)"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
-        "commit": commit,
-        "date": time.strftime("%Y-%m-%d"),
-        "failed": failed,
-    }
-
-
-def source_commit() -> str:
-    """The checked-out commit, `+modified` when tracked files under modlearn/ or tutorials/ differ from
-    it (`unknown` outside a git checkout)."""
-    head = _git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+modified" if _git("status", "--porcelain", "--", "modlearn", "tutorials") else "")
-
-
-def _git(*args: str) -> str:
+def _execute_retrying_once_if_idle(nb: Path, out: str, budget: str) -> tuple[NotebookResults, bool]:
+    """`execute_notebook` and whether it ran twice: a notebook whose kernel went idle mid-cell
+    (`KernelIdleError`) runs once more (reported in results.json: the run is not hidden)."""
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
-    except OSError:
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
-
-
-def _results_markdown(run: dict[str, Any], notebooks_out: dict[str, dict[str, Any]]) -> str:
-    words = {True: "held", False: "**did not hold**", None: "not recorded"}
-    lines = [f"# Results of one run: {describe_run(run)}", ""]
-    if run["failed"]:
-        lines += [f"Failed notebooks: {', '.join(run['failed'])}", ""]
-    for stem, entry in notebooks_out.items():
-        lines += [f"## {stem}", "", f"Key results: {entry['key_results']}", ""]
-        lines += ["| claim | verdict | this run |", "|---|---|---|"]
-        lines += [
-            f"| {c['claim']} | {words[c['held']]} | {format_evidence(c['values'])} |" for c in entry["claims"]
-        ]
-        lines += ["", "| result | value |", "|---|---|"]
-        lines += [f"| `{key}` | {format_value(value)} |" for key, value in entry["results"].items()]
-        lines.append("")
-    return "\n".join(lines)
-
-
-README_BEGIN = "<!-- reference results: generated by `make readme` from results/*.json; do not edit -->"
-README_END = "<!-- end of reference results -->"
-
-
-def describe_run(run: dict[str, Any]) -> str:
-    """`budget cpu, digits, commit abc1234 (2026-11-29), x86_64, 2 CPUs, Linux`."""
-    data = ", ".join(run.get("datasets") or ["?"])
-    return (
-        f"budget `{run['budget']}`, {data}, commit {run.get('commit', '?')} ({run.get('date', '?')}), "
-        f"{run.get('machine', '?')}"
-    )
-
-
-def readme_results_block(runs: list[dict[str, Any]]) -> str:
-    """The README's table of key results: one column per reference run (a `results.json`), and under
-    it how many of the text's claims held on that run."""
-    labels = [f"`{r['run']['budget']}`, {', '.join(r['run'].get('datasets') or ['?'])}" for r in runs]
-    stems = sorted({stem for r in runs for stem in r["notebooks"]})
-    lines = [README_BEGIN, ""]
-    for label, r in zip(labels, runs, strict=True):
-        held = [c["held"] for entry in r["notebooks"].values() for c in entry["claims"]]
-        lines.append(
-            f"- **reference run {label}**: {describe_run(r['run'])}; "
-            f"{sum(h is True for h in held)} of {len(held)} claims held; {_costs(r['notebooks'])}."
-        )
-    lines += ["", "| notebook | " + " | ".join(labels) + " |", "|---" * (len(runs) + 1) + "|"]
-    for stem in stems:
-        cells = [_key_cell(stem, r["notebooks"].get(stem)) for r in runs]
-        lines.append(f"| {stem} | " + " | ".join(cells) + " |")
-    boards = [
-        (label, scoreboard_text({stem: e["results"] for stem, e in r["notebooks"].items()}))
-        for label, r in zip(labels, runs, strict=True)
-    ]
-    label, board = next(((label, b) for label, b in boards if b), ("", ""))
-    if board:
-        lines += ["", f"**{board.splitlines()[0]}**, reference run {label}:", *board.splitlines()[1:]]
-    return "\n".join([*lines, "", README_END])
-
-
-SCOREBOARD = "09_scoreboard"
-
-
-def scoreboard_text(results: dict[str, dict[str, Any]]) -> str:
-    """Notebook 09's scoreboard as its run recorded it (a markdown table), under a title naming the
-    run's data; empty when the series ran without notebook 09."""
-    entry = results.get(SCOREBOARD) or {}
-    if "scoreboard_table" not in entry:
-        return ""
-    return (
-        f"Scoreboard (notebook 09: one MLP, {entry.get('steps')} steps, every method and metric of the "
-        f"series, {entry.get('dataset')})\n\n{entry['scoreboard_table']}"
-    )
-
-
-def _key_cell(stem: str, entry: dict[str, Any] | None) -> str:
-    """The key-results line of one notebook of a results.json, rendered with today's `KEY_RESULTS`
-    from the values that run recorded."""
-    return "not run" if entry is None else key_results(stem, entry["results"]).replace("|", "\\|")
-
-
-def _costs(notebooks_out: dict[str, dict[str, Any]]) -> str:
-    """`run times 00 9 s, 01 10 s, ...; peak memory 874 MB` from a results.json's notebooks."""
-    times = [f"{stem[:2]} {e['seconds']:.0f} s" for stem, e in notebooks_out.items() if e.get("seconds")]
-    peaks = [e["peak_tree_mb"] for e in notebooks_out.values() if e.get("peak_tree_mb")]
-    total = sum(e.get("seconds") or 0 for e in notebooks_out.values())
-    text = f"run times {', '.join(times)} (total {total / 60:.1f} min)" if times else "run times not recorded"
-    return text + (f"; peak memory {max(peaks):.0f} MB" if peaks else "")
-
-
-def update_readme(readme: str | Path, result_files: list[str | Path]) -> bool:
-    """Rewrite the block between `README_BEGIN` and `README_END` of `readme` from `result_files`
-    (each a `results.json` of `make run`). Returns whether the file changed."""
-    path = Path(readme)
-    text = path.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(
-            f"readme={str(path)!r} has no block marked {README_BEGIN!r} ... {README_END!r}: "
-            "add those two lines where the table belongs"
-        )
-    head, rest = text.split(README_BEGIN, 1)
-    tail = rest.split(README_END, 1)[1]
-    runs = [json.loads(Path(f).read_text()) for f in result_files]
-    new = head + readme_results_block(runs) + tail
-    path.write_text(new)
-    return new != text
-
-
-def _execute_retrying_once_if_idle(nb: Path, out: str, budget: str, retried: list[str]) -> NotebookResults:
-    """`execute_notebook`; a notebook whose kernel went idle mid-cell (`KernelIdleError`) runs once
-    more, and its name is added to `retried` (reported in results.json: the run is not hidden)."""
-    try:
-        return execute_notebook(nb, out, budget)
+        return execute_notebook(nb, out, budget), False
     except KernelIdleError as err:
         print(f"  {err}\n  running {nb.name} once more (this is reported in results.json)", flush=True)
-        retried.append(nb.name)
-        return execute_notebook(nb, out, budget)
+        return execute_notebook(nb, out, budget), True
+
+
+# a notebook whose claims time code (a speed-up, parallel workers) runs alone on the machine
+TIMING_WORDS = ("faster", "speed", "parallel", "seconds")
+
+
+def runs_alone(stem: str) -> bool:
+    """Whether a claim of notebook `stem` measures wall-clock time (its text says faster, speed,
+    parallel or seconds): `--jobs` never runs it beside another notebook."""
+    return any(word in claim.text.lower() for claim in CLAIMS.get(stem, []) for word in TIMING_WORDS)
+
+
+def _run_one(nb: Path, out: str, budget: str) -> tuple[NotebookResults | None, str, bool]:
+    """(results or None, the error if it failed, whether it ran twice); never raises."""
+    try:
+        results, twice = _execute_retrying_once_if_idle(nb, out, budget)
+    except Exception as err:  # report every notebook, then fail
+        return None, f"{type(err).__name__}: {str(err)[:2000]}", False
+    return results, "", twice
+
+
+def run_series(
+    paths: list[Path], out: str, budget: str, jobs: int = 1
+) -> tuple[dict[str, NotebookResults], list[str], list[str]]:
+    """Execute the notebooks `paths` at `budget` into `out`: (results by stem in series order, failed
+    names, names run twice). With `jobs` > 1 the notebooks that do not `runs_alone` run `jobs` at a
+    time, each in its own worker process (so its peak memory is its own kernel's tree), then the timed
+    ones one at a time with the machine to themselves."""
+    outcomes: dict[Path, tuple[NotebookResults | None, str, bool]] = {}
+    shared = [nb for nb in paths if jobs > 1 and not runs_alone(nb.stem)]
+    if shared:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, len(shared)), mp_context=spawn) as pool:
+            print(
+                f"running {', '.join(nb.name for nb in shared)} at budget={budget}, {jobs} at a time",
+                flush=True,
+            )
+            futures = {pool.submit(_run_one, nb, out, budget): nb for nb in shared}
+            for future in as_completed(futures):
+                outcomes[futures[future]] = _report(futures[future], future.result())
+    for nb in paths:
+        if nb not in outcomes:
+            print(f"running {nb.name} at budget={budget} ...", flush=True)
+            outcomes[nb] = _report(nb, _run_one(nb, out, budget))
+    results = {nb.stem: r for nb, (r, _, _) in outcomes.items() if r is not None}
+    results = {nb.stem: results[nb.stem] for nb in paths if nb.stem in results}
+    failed = [nb.name for nb in paths if outcomes[nb][0] is None]
+    retried = [nb.name for nb in paths if outcomes[nb][2]]
+    return results, failed, retried
+
+
+def _report(nb: Path, outcome: tuple[NotebookResults | None, str, bool]) -> tuple:
+    results, error, _ = outcome
+    if results is None:
+        print(f"  {nb.name} FAILED: {error}", flush=True)
+    else:
+        print(
+            f"  {nb.name} done in {results.seconds:.1f} s; peak memory of the kernel and its "
+            f"processes {results.peak_tree_mb:.0f} MB",
+            flush=True,
+        )
+    return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -403,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="build/tutorials")
     parser.add_argument("--results", default="build", help="folder for results.json and results.md")
     parser.add_argument("--strict", action="store_true", help="fail (exit 1) unless every claim held")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="notebooks run at a time (those timing code always run alone)"
+    )
     parser.add_argument(
         "--update-readme",
         nargs="+",
@@ -416,20 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             f"README.md {'updated' if changed else 'already up to date'} from {', '.join(args.update_readme)}"
         )
         return 0
-    results, failed, retried, commit = {}, [], [], source_commit()
-    for nb in notebooks(args.src):
-        print(f"running {nb.name} at budget={args.budget} ...", flush=True)
-        try:
-            results[nb.stem] = _execute_retrying_once_if_idle(nb, args.out, args.budget, retried)
-        except Exception as err:  # report every notebook, then fail
-            failed.append(nb.name)
-            print(f"  FAILED: {type(err).__name__}: {str(err)[:2000]}")
-            continue
-        print(
-            f"  done in {results[nb.stem].seconds:.1f} s; peak memory of the kernel and its "
-            f"processes {results[nb.stem].peak_tree_mb:.0f} MB",
-            flush=True,
-        )
+    commit = source_commit()
+    results, failed, retried = run_series(notebooks(args.src), args.out, args.budget, args.jobs)
     print("\nVerdict: what each notebook's text claims, checked on this run (with this run's numbers)\n")
     print(format_verdicts(results))
     print("\nKey results of this run\n")
@@ -449,7 +355,3 @@ def main(argv: list[str] | None = None) -> int:
     if board:
         print(f"\n{board}")
     return 1 if failed or (args.strict and unheld) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""`python -m modlearn.series`: see `modlearn.series.main`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
