@@ -7,7 +7,7 @@ DATA ?= ../shared/data
 STAMP := $(VENV)/.modlearn-installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv run test test-series readme lint format lab bench clean site test-browser test-site test-binder platform-deps
+.PHONY: venv run test check test-series readme lint format lab bench clean site test-browser test-site test-binder platform-deps
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml jupyter/overrides.json
 ## Execute every notebook of tutorials/ with papermill into build/tutorials and print their results.
 run: venv
 	$(BIN)/python -m modlearn.series --budget $(BUDGET) --src tutorials --out build/tutorials
+
+## The quick check while working: lint, then the unit tests without executing any notebook (about 3 minutes).
+check: lint
+	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests --ignore=tests/platforms --ignore=tests/test_notebooks.py -m "not notebook"
 
 ## Unit tests, and every notebook executed at BUDGET=smoke with its claims (modlearn.claims) asserted.
 test: venv
@@ -68,7 +72,7 @@ $(PLATFORM_STAMP): $(STAMP)
 
 ## JupyterLab in Chromium: a copy of every notebook at smoke, Run All, each explorer operated, saved and reopened.
 test-browser: platform-deps
-	MPLBACKEND= MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests/platforms/test_jupyterlab.py
+	MODLEARN_PLATFORMS=1 MPLBACKEND= MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests/platforms/test_jupyterlab.py
 
 ## The course site (Sphinx + myst-nb) from the executed notebooks in SITE_SRC (`make run` writes them) into build/site.
 SITE_SRC ?= build/tutorials
@@ -77,11 +81,11 @@ site: platform-deps
 
 ## `make site`, then every page opened in Chromium: it loads, its images load, no broken internal link, no console error.
 test-site: site
-	$(BIN)/python -m pytest -q tests/platforms/test_site.py
+	MODLEARN_PLATFORMS=1 $(BIN)/python -m pytest -q tests/platforms/test_site.py
 
 ## The Binder recipe alone (binder/), in a fresh venv, then one notebook under binder/start; install size < 2 GB.
 test-binder: platform-deps
-	$(BIN)/python -m pytest -q -rP tests/platforms/test_binder.py
+	MODLEARN_PLATFORMS=1 $(BIN)/python -m pytest -q -rP tests/platforms/test_binder.py
 
 clean:
 	rm -rf build .pytest_cache

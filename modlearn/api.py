@@ -93,7 +93,7 @@ class ModelContractError(ValueError):
 
 def contract_error(owner: str, model: Any, needs: str, fix: str) -> ModelContractError:
     """The one wording of every model-contract error: `owner(model=<type>): needs ...; fix`."""
-    return ModelContractError(f"{owner}(model={type(model).__name__}): {needs}; {fix}")
+    return ModelContractError(f"{owner}(model={type(model).__name__}): needs {needs}; {fix}")
 
 
 def block_model(model: Any, owner: str) -> BlockModel:

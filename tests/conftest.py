@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from modlearn.train import Hook
-
-ROOT = Path(__file__).resolve().parents[1]
-TUTORIALS = ROOT / "tutorials"
-TEST_BUDGET = os.environ.get("MODLEARN_BUDGET", "smoke")
+# re-exported for the tests that still write `from conftest import ...`; new code imports from `support`
+from support import ROOT, TEST_BUDGET, TUTORIALS, InterruptAt  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -72,12 +69,9 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-class InterruptAt(Hook):
-    """A `fit` hook that raises `KeyboardInterrupt` (as Ctrl-C would) after step `step`."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, state) -> None:
-        if state.step == self.step:
-            raise KeyboardInterrupt
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark `notebook` every test that executes a notebook (it uses `run_notebook`, or it is named for
+    one), so `make check` can leave them out: `-m "not notebook"`."""
+    for item in items:
+        if "run_notebook" in getattr(item, "fixturenames", ()) or "notebook_0" in item.name:
+            item.add_marker(pytest.mark.notebook)

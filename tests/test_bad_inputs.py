@@ -236,12 +236,12 @@ CASES = [
         "config must be an IncubationConfig",
     ),
     # cluster
-    ("cluster-weight-nan", lambda: cluster.ClusterConfig(weight=NAN), "ClusterConfig(weight=nan)"),
+    ("cluster-weight-nan", lambda: cluster.ClusterConfig(lam=NAN), "ClusterConfig(lam=nan)"),
     ("cluster-k-one", lambda: cluster.ClusterConfig(k=1), "k must be a whole number >= 2"),
     ("cluster-k-fraction", lambda: cluster.ClusterConfig(k=2.5), "k"),
     ("cluster-recluster-zero", lambda: cluster.ClusterConfig(recluster_every=0), "recluster_every"),
     ("cluster-layers-string", lambda: cluster.ClusterConfig(layers="blocks.0.0"), "layers"),
-    ("train-cluster-model", lambda: cluster.train_cluster("mlp", (X, Y)), "model must be a Module"),
+    ("train-cluster-model", lambda: cluster.train_cluster("mlp", (X, Y)), "train_cluster(model=str): needs"),
     (
         "train-cluster-config",
         lambda: cluster.train_cluster(_mlp(), (X, Y), ml.TrainConfig()),
@@ -249,11 +249,15 @@ CASES = [
     ),
     ("train-cluster-task", lambda: cluster.train_cluster(_mlp(), (X, Y), task="ce"), "task"),
     # nemo
-    ("nemo-method", lambda: nemo.ModularConfig(method="splitter"), "unknown method"),
+    ("nemo-method", lambda: nemo.ModularConfig(mode="splitter"), "unknown mode"),
     ("nemo-alpha-nan", lambda: nemo.ModularConfig(alpha=NAN), "alpha"),
     ("nemo-tau-zero", lambda: nemo.ModularConfig(tau=0), "tau"),
     ("nemo-threshold", lambda: nemo.ModularConfig(threshold=1.5), "threshold"),
-    ("train-nemo-model", lambda: nemo.train_nemo(nn.Linear(64, 10), (X, Y)), "model must be a BlockModel"),
+    (
+        "train-nemo-model",
+        lambda: nemo.train_nemo(nn.Linear(64, 10), (X, Y)),
+        "train_nemo(model=Linear): needs",
+    ),
     (
         "train-nemo-config",
         lambda: nemo.train_nemo(_mlp(), (X, Y), ml.TrainConfig()),
@@ -270,7 +274,7 @@ CASES = [
     (
         "train-bimt-model",
         lambda: bimt.train_bimt(_mlp(), symbolic_task("independence", 8, 8)),
-        "model must be a BioMLP",
+        "bimt.from_mlp",
     ),
     (
         "train-bimt-train",
@@ -300,7 +304,7 @@ CASES = [
     ("variable-size-fraction", lambda: causal.Variable("X", size=2.5), "size"),
     ("variable-kind", lambda: causal.Variable("X", kind="categorical"), "unknown kind"),
     ("variable-name", lambda: causal.Variable(3), "name must be a str"),
-    ("causal-train-dcm-dcm", lambda: causal.train_dcm("dcm", {}), "dcm must be a DCM"),
+    ("causal-train-dcm-dcm", lambda: causal.train_dcm("dcm", {}), "train_dcm(model=str): needs a causal.DCM"),
     (
         "causal-train-dcm-data",
         lambda: causal.train_dcm(_dcm(), [1, 2], mode="joint"),

@@ -6,7 +6,7 @@ import re
 
 import nbformat
 import pytest
-from conftest import TUTORIALS
+from support import TUTORIALS
 
 from modlearn import checks
 from modlearn.checks import EXERCISES, PASSED

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from conftest import TUTORIALS
+from support import TUTORIALS
 
 from modlearn import checks
 from modlearn.checks import EXERCISES, FAILED, NOT_IMPLEMENTED, PASSED

@@ -11,7 +11,7 @@ import re
 
 import nbformat
 import pytest
-from conftest import TUTORIALS
+from support import TUTORIALS
 
 from modlearn.series import notebooks
 

@@ -8,7 +8,7 @@ A new notebook is picked up automatically: it must run and record at least one r
 import os
 
 import pytest
-from conftest import TEST_BUDGET, TUTORIALS
+from support import TEST_BUDGET, TUTORIALS
 
 from modlearn.checks import PASSED, exercises_of
 from modlearn.claims import CLAIMS, verdicts

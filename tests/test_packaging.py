@@ -57,7 +57,7 @@ def test_a_built_wheel_holds_every_subpackage(tmp_path):
     subprocess.run([*wheel, "-w", str(tmp_path), str(source)], check=True)
     names = zipfile.ZipFile(next(tmp_path.glob("modlearn-*.whl"))).namelist()
     packages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "modlearn").rglob("__init__.py")}
-    assert packages == {"modlearn", "modlearn/causal", "modlearn/checks"}
+    assert {"modlearn", "modlearn/train", "modlearn/local", "modlearn/nemo", "modlearn/checks"} <= packages
     for package in packages:
         assert f"{package}/__init__.py" in names, (
             f"{package} is missing from the wheel: a plain install lacks it"

@@ -8,7 +8,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import ROOT, TUTORIALS
+from support import ROOT, TUTORIALS
 
 from modlearn import platforms
 from modlearn.series import notebooks

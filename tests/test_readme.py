@@ -4,7 +4,7 @@ held on those runs."""
 
 import json
 
-from conftest import ROOT
+from support import ROOT
 
 from modlearn.claims import CLAIMS
 from modlearn.series import README_BEGIN, README_END, readme_results_block

@@ -1,11 +1,11 @@
-"""The headless runner (modlearn/series.py): cell timeouts, the idle-kernel watchdog, process-tree memory."""
+"""The headless runner (modlearn/series/): cell timeouts, the idle-kernel watchdog, process-tree memory."""
 
 import json
 import time
 
 import nbformat
 import pytest
-from conftest import TUTORIALS
+from support import TUTORIALS
 
 from modlearn.claims import CLAIMS, KEY_RESULTS, Claim
 from modlearn.series import (
@@ -14,6 +14,8 @@ from modlearn.series import (
     KernelIdleError,
     execute_notebook,
     main,
+    notebooks,
+    runs_alone,
     update_readme,
     write_results,
 )
@@ -232,3 +234,34 @@ def test_make_run_ends_with_the_scoreboard_and_the_readme_carries_it(tmp_path, m
     readme.write_text(f"{README_BEGIN}\n{README_END}\n")
     update_readme(readme, [tmp_path / "results.json"])
     assert table in readme.read_text() and "reference run `cpu`, digits" in readme.read_text()
+
+
+def test_jobs_run_untimed_notebooks_side_by_side_and_timed_ones_alone(tmp_path, monkeypatch):
+    """`--jobs 2`: the two untimed notebooks overlap, each keeps its own peak memory (the big one's
+    300 MB is not counted in the small one's), the timed one starts after both ended; series order kept."""
+    from modlearn import series
+
+    clock = "import time, modlearn as ml\nml.record('start', time.time())"
+    end = "time.sleep(4)\nml.record('end', time.time())"
+    _notebook(tmp_path, "01_big.ipynb", clock, f"block = b'x' * (300 * 2**20)\n{end}")
+    _notebook(tmp_path, "02_small.ipynb", clock, end)
+    _notebook(tmp_path, "03_timed.ipynb", clock, end)
+    monkeypatch.setattr(series, "runs_alone", lambda stem: stem == "03_timed")
+    paths = series.notebooks(tmp_path)
+    results, failed, retried = series.run_series(paths, str(tmp_path / "out"), "smoke", jobs=2)
+    assert (failed, retried, list(results)) == ([], [], ["01_big", "02_small", "03_timed"])
+    one, two, timed = results.values()
+    assert one["start"] < two["end"] and two["start"] < one["end"], f"not side by side: {results}"
+    assert timed["start"] > max(one["end"], two["end"]), f"the timed notebook shared the machine: {results}"
+    assert one.peak_tree_mb > 300 and two.peak_tree_mb < one.peak_tree_mb - 250, (
+        f"peaks {one.peak_tree_mb:.0f} / {two.peak_tree_mb:.0f} MB: each notebook's own kernel, not both"
+    )
+
+
+def test_the_notebooks_whose_claims_time_code_run_alone():
+    assert [path.stem for path in notebooks(TUTORIALS) if runs_alone(path.stem)] == [
+        "02_local_training",
+        "03_deep_incubation",
+        "06_bimt",
+        "07_circuit_discovery",
+    ]

@@ -2,9 +2,12 @@
 by playwright, on JupyterLab and on the built site. Not part of `make test` (they need Debian's
 `chromium` and minutes); `.ci/run` runs them after the series.
 
+They run where asked: the make targets set `MODLEARN_PLATFORMS=1`, and there a missing playwright or
+Chromium is a failure with the command that installs it. Anywhere else (`pytest` from the root) they are
+skipped, with the target that runs them: each takes minutes and Debian's Chromium.
+
 Playwright never downloads a browser here: it drives the system's Chromium (`CHROMIUM`, default the
-first of `chromium`, `chromium-browser` on PATH). A missing browser is a failure with the command that
-installs it, not a skip.
+first of `chromium`, `chromium-browser` on PATH).
 """
 
 from __future__ import annotations
@@ -16,9 +19,22 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build"
+HERE = Path(__file__).resolve().parent
+ASKED = os.environ.get("MODLEARN_PLATFORMS") == "1"
+TARGETS = {"test_jupyterlab.py": "test-browser", "test_site.py": "test-site", "test_binder.py": "test-binder"}
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark this folder's tests `platform`; skip them unless `MODLEARN_PLATFORMS=1` asks for them."""
+    for item in items:
+        path = Path(item.path)
+        if path.parent != HERE:
+            continue
+        item.add_marker(pytest.mark.platform)
+        if not ASKED:
+            target = TARGETS.get(path.name, "test-browser")
+            item.add_marker(pytest.mark.skip(reason=f"platform check: run it with `make {target}`"))
 
 
 def chromium_executable() -> str:
@@ -32,7 +48,10 @@ def chromium_executable() -> str:
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     """One headless Chromium for the session, closed (with playwright's driver) at the end."""
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: `make platform-deps`")
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)

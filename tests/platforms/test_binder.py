@@ -27,9 +27,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from conftest import ROOT
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from support import ROOT
 
 LOCAL_PYPI = "file:///opt/pypi/simple"  # this machine's PyPI mirror: no CPU torch on it
 SIZE_LIMIT_BYTES = 2 * 10**9

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import nbformat
 import psutil
 import pytest
-from conftest import BUILD, ROOT
+from support import BUILD, ROOT
 
 from modlearn.series import notebooks
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import BUILD, ROOT
+from support import BUILD, ROOT
 
 from modlearn.series import notebooks
 from modlearn.train import fit
