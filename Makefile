@@ -47,13 +47,13 @@ readme: venv
 
 ## ruff: lint (library, tests, benchmarks, notebooks) and the format check.
 lint: venv
-	$(BIN)/ruff check modlearn tests benchmarks tutorials docs
-	$(BIN)/ruff format --check modlearn tests benchmarks docs
+	$(BIN)/ruff check modlearn tests benchmarks tools tutorials docs
+	$(BIN)/ruff format --check modlearn tests benchmarks tools docs
 
 ## Apply ruff's formatting and safe fixes.
 format: venv
-	$(BIN)/ruff format modlearn tests benchmarks docs
-	$(BIN)/ruff check --fix modlearn tests benchmarks tutorials docs
+	$(BIN)/ruff format modlearn tests benchmarks tools docs
+	$(BIN)/ruff check --fix modlearn tests benchmarks tools tutorials docs
 
 ## JupyterLab on tutorials/
 lab: venv

@@ -6,8 +6,10 @@ once `tests/platforms/conftest.py` exists (both would be the module `conftest`).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 from modlearn.train import Hook
 
@@ -26,3 +28,11 @@ class InterruptAt(Hook):
     def on_step_end(self, state) -> None:
         if state.step == self.step:
             raise KeyboardInterrupt
+
+
+def load_tool(name: str) -> ModuleType:
+    """The maintainers' script `tools/<name>.py` as a module (it is not part of the package)."""
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

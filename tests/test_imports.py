@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modlearn"
 CORE = {"env": 0, "validate": 0, "interrupts": 0, "results": 0, "models": 0.5, "data": 0.5, "viz": 1}
 LOOP = {"train": 2, "distributed": 2.1, "api": 2.5}
 METHODS = {m: 3 for m in ("local", "incubation", "cluster", "nemo", "bimt", "circuits", "causal")}
-COURSE = {m: 4 for m in ("claims", "checks", "scoreboard", "widgets", "series", "platforms")}
+COURSE = {m: 4 for m in ("claims", "checks", "scoreboard", "widgets", "series")}
 LAYERS = {**CORE, **LOOP, **METHODS, **COURSE, "__init__": 5}
 
 
@@ -167,3 +167,8 @@ def test_the_loop_extension_points_are_exported():
     for name in ("Objective", "Regularized", "CrossEntropy", "Hook", "TrainState", "iterate_batches", "fit"):
         assert name in ml.__all__ and getattr(ml, name) is not None
     assert [name for name in ml.__all__ if not hasattr(ml, name)] == []
+
+
+def test_maintainers_tools_stay_outside_the_package():
+    assert not (PACKAGE / "platforms.py").exists()
+    assert (PACKAGE.parent / "tools" / "links.py").exists()

@@ -4,7 +4,7 @@ install cell that makes a notebook work on its own in Colab.
 One repository is the source of every link: `[project.urls] Repository` in `pyproject.toml`. A fork
 points all of them at itself with one command (README and every notebook rewritten):
 
-    python -m modlearn.platforms --repository you/modlearn [--branch main]
+    python tools/links.py --repository you/modlearn [--branch main]
 
 The badges are small SVG files in `tutorials/images/`, so neither a notebook nor the site loads
 anything from the network to show them.
