@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 BUDGET ?= cpu
+# notebooks the series runs at a time (those whose claims time code always run alone)
+JOBS ?= 2
 DATA ?= ../shared/data
 STAMP := $(VENV)/.modlearn-installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -35,8 +37,8 @@ test: venv
 ## The new user's run, checked: the whole series at `cpu` on digits (MODLEARN_DATA unset), then on MNIST
 ## when DATA (default ../shared/data) holds it; fails unless every notebook ran and every claim held.
 test-series: venv
-	env -u MODLEARN_DATA $(BIN)/python -m modlearn.series --budget cpu --strict --out build/cpu-digits/tutorials --results build/cpu-digits
-	if [ -d "$(DATA)" ]; then MODLEARN_DATA="$(abspath $(DATA))" $(BIN)/python -m modlearn.series --budget cpu --strict --out build/cpu-mnist/tutorials --results build/cpu-mnist; fi
+	env -u MODLEARN_DATA $(BIN)/python -m modlearn.series --budget cpu --strict --jobs $(JOBS) --out build/cpu-digits/tutorials --results build/cpu-digits
+	if [ -d "$(DATA)" ]; then MODLEARN_DATA="$(abspath $(DATA))" $(BIN)/python -m modlearn.series --budget cpu --strict --jobs $(JOBS) --out build/cpu-mnist/tutorials --results build/cpu-mnist; fi
 
 ## Copy the last test-series results into results/ and regenerate README.md's reference-results table.
 readme: venv

@@ -4,7 +4,6 @@ The few names a learner types are re-exported here; each method lives in its own
 """
 
 from . import data, models, results, train, viz
-from .train import distributed
 from .api import ModelContractError, Run
 from .data import Dataset, Split, iterate_batches, load_dataset, load_for_notebook
 from .env import environment_report, resolve_device, seed_everything, setup
@@ -18,6 +17,7 @@ from .train import (
     Regularized,
     TrainConfig,
     TrainState,
+    distributed,
     evaluate,
     fit,
     predict,

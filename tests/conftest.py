@@ -13,6 +13,13 @@ import pytest
 from support import ROOT, TEST_BUDGET, TUTORIALS, InterruptAt  # noqa: F401
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test that executes a tutorial notebook (through `run_notebook`) is marked `notebook`."""
+    for item in items:
+        if "run_notebook" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.notebook)
+
+
 @pytest.fixture(scope="session")
 def run_notebook(tmp_path_factory):
     """`run_notebook(stem, **parameters) -> recorded results`, cached per (stem, parameters);
@@ -67,11 +74,3 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Mark `notebook` every test that executes a notebook (it uses `run_notebook`, or it is named for
-    one), so `make check` can leave them out: `-m "not notebook"`."""
-    for item in items:
-        if "run_notebook" in getattr(item, "fixturenames", ()) or "notebook_0" in item.name:
-            item.add_marker(pytest.mark.notebook)

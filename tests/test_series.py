@@ -59,6 +59,7 @@ def test_peak_memory_counts_the_kernels_child_processes(tmp_path):
     assert results.peak_tree_mb > 300, f"peak {results.peak_tree_mb:.0f} MB misses the child's 300 MB"
 
 
+@pytest.mark.notebook
 def test_notebook_03_never_hangs_and_stays_under_2_gb(tmp_path):
     peaks = []
     for run in range(5):
