@@ -21,6 +21,7 @@ import copy
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,6 +34,10 @@ from .models import squared_edges
 from .train import CrossEntropy, History, Hook, Objective, Regularized, TrainConfig, TrainState, evaluate, fit
 from .validate import ConfigFields, check_type
 from .viz import block_sort  # noqa: F401  (re-exported: cluster.block_sort)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 READABLE_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -451,7 +456,7 @@ def cross_cluster_ablation(
     return {"acc": before, "ablated_acc": after, "drop": before - after}
 
 
-def plot_ablation(ablations: Mapping[str, Mapping[str, float]], chance: float):
+def plot_ablation(ablations: Mapping[str, Mapping[str, float]], chance: float) -> Figure:
     """Per model, test accuracy before and after zeroing every cross-cluster weight (the
     `cross_cluster_ablation` dicts of `ablations`), with chance accuracy as a dashed line."""
     fig, ax = plt.subplots(figsize=(1.3 * len(ablations) + 2.5, 3.2))

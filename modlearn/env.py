@@ -9,12 +9,15 @@ import os
 import platform
 import random
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from .results import record
 from .validate import check_bool, check_int
+
+T = TypeVar("T")
 
 BUDGETS = ("smoke", "cpu", "gpu")
 
@@ -66,7 +69,7 @@ class Setup:
     threads: int = 1
     deterministic: bool = False
 
-    def pick(self, smoke, cpu, gpu=None):
+    def pick(self, smoke: T, cpu: T, gpu: T | None = None) -> T:
         """Choose a value by budget: `setup.pick(smoke=1, cpu=5, gpu=50)` (gpu defaults to cpu)."""
         return {"smoke": smoke, "cpu": cpu, "gpu": cpu if gpu is None else gpu}[self.budget]
 

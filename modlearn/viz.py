@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from .models import SpatialMLP, squared_edges
+
+if TYPE_CHECKING:
+    from matplotlib.animation import FuncAnimation
+    from matplotlib.figure import Figure
 
 
 class History(Protocol):
@@ -69,7 +73,9 @@ def label_axes(ax, xlabel: str, ylabel: str, title: str | None = None, legend: b
         ax.legend(fontsize=8)
 
 
-def plot_history(history: History, title: str | None = None, ax_loss=None, label: str | None = None):
+def plot_history(
+    history: History, title: str | None = None, ax_loss=None, label: str | None = None
+) -> Figure:
     """Training loss per step (smoothed) with validation loss/accuracy per epoch."""
     has_acc = "acc" in history.steps
     if ax_loss is None:
@@ -96,7 +102,9 @@ def plot_history(history: History, title: str | None = None, ax_loss=None, label
     return fig
 
 
-def compare_histories(histories: dict[str, History], key: str = "val_acc", title: str | None = None):
+def compare_histories(
+    histories: dict[str, History], key: str = "val_acc", title: str | None = None
+) -> Figure:
     """One curve per run: `key` per epoch (e.g. validation accuracy of several methods)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for name, hist in histories.items():
@@ -113,7 +121,7 @@ def image_grid(
     predictions: Sequence[int] | None = None,
     ncols: int = 8,
     class_names=None,
-):
+) -> Figure:
     """Images `(n, C, H, W)` in a grid; titles show label (and prediction, red when wrong)."""
     images = images.detach().float().cpu()
     n = len(images)
@@ -146,7 +154,7 @@ def confusion_matrix(
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
     title: str | None = None,
-):
+) -> Figure:
     """Counts of (true, predicted) class pairs as a heat-map with the counts written in."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     k = num_classes or int(max(y_true.max(), y_pred.max()) + 1)
@@ -176,7 +184,7 @@ def confusion_matrix(
     return fig
 
 
-def bar_table(values: dict[str, float], ylabel: str, title: str | None = None):
+def bar_table(values: dict[str, float], ylabel: str, title: str | None = None) -> Figure:
     """Bars for a few named numbers (e.g. accuracy of each method)."""
     fig, ax = plt.subplots(figsize=(1.1 * len(values) + 2, 3))
     bars = ax.bar(list(values), list(values.values()), color="tab:blue")
@@ -218,7 +226,7 @@ def draw_network(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     linewidth: float = 2.5,
-):
+) -> Figure:
     """A `SpatialMLP` (e.g. `bimt.BioMLP`) drawn in its geometry.
 
     One `LineCollection` of wires (width and opacity ~ |w|,
@@ -272,7 +280,7 @@ def draw_network(
     return ax.figure
 
 
-def draw_networks(models: dict[str, SpatialMLP], ncols: int = 5, size: float = 3.0, **kwargs):
+def draw_networks(models: dict[str, SpatialMLP], ncols: int = 5, size: float = 3.0, **kwargs) -> Figure:
     """Several networks side by side (e.g. the BIMT ablation grid); titles are the dict keys."""
     nrows = -(-len(models) // ncols)
     fig, axes = plt.subplots(
@@ -289,7 +297,7 @@ def draw_networks(models: dict[str, SpatialMLP], ncols: int = 5, size: float = 3
     return fig
 
 
-def network_animation(snapshots: Movie, interval: int = 300, **kwargs):
+def network_animation(snapshots: Movie, interval: int = 300, **kwargs) -> FuncAnimation:
     """A matplotlib animation of a training movie (`bimt.Snapshots`), one frame per snapshot.
 
     `HTML(animation_html(anim))` shows it in static viewers too, with no request to the network.
@@ -351,7 +359,7 @@ def block_sort(
 
 def cluster_heatmap(
     weight: torch.Tensor, clusters: CoclusterLabels | None = None, title: str | None = None, ax=None
-):
+) -> Figure:
     """`|W|` (kernel norms for conv) with rows (outputs) and columns (inputs) sorted by co-cluster
     and the k diagonal blocks outlined; `clusters=None` shows the layer as stored. The title gives
     the share of squared weight inside the blocks (the clusterability C). Returns the figure."""
@@ -385,7 +393,7 @@ def cluster_heatmap(
     return ax.figure
 
 
-def cluster_heatmaps(panels: Sequence[tuple[str, torch.Tensor, CoclusterLabels | None]]):
+def cluster_heatmaps(panels: Sequence[tuple[str, torch.Tensor, CoclusterLabels | None]]) -> Figure:
     """Several `cluster_heatmap`s side by side: `panels = [(title, weight, clusters or None), ...]`."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, (title, weight, clusters) in zip(axes[0], panels, strict=True):
@@ -398,7 +406,7 @@ def tradeoff_plot(
     baselines: dict[str, float] | None = None,
     xlabel: str = "clusterability C (fitted co-clusters)",
     ylabel: str = "test accuracy",
-):
+) -> Figure:
     """One labelled point per run at `(C, accuracy)`; `baselines` draws vertical reference lines."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, (x, y) in points.items():

@@ -5,16 +5,21 @@ Headless runs (papermill) draw the initial state once, so notebooks never break 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import torch
 
 from . import viz
 from .models import count_parameters
 
+if TYPE_CHECKING:
+    import ipywidgets
+
 
 def prediction_browser(
     model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, class_names=None, per_page: int = 16
-):
+) -> ipywidgets.interactive:
     """Browse `images (n, C, H, W)` a page at a time with the model's predictions (wrong in red).
 
     A toggle shows only the mistakes.
@@ -49,7 +54,7 @@ def prediction_browser(
 # --------------------------------------------------------------------------- notebook 02: local training
 
 
-def modules_explorer(sweep: dict):
+def modules_explorer(sweep: dict) -> ipywidgets.interactive:
     """Pick the number of modules K and see accuracy and activation memory (`local.sweep_modules` output)."""
     import ipywidgets as widgets
 
@@ -69,7 +74,7 @@ def modules_explorer(sweep: dict):
 # -------------------------------------------------------------------------- BIMT training movie (notebook 06)
 
 
-def network_movie(snapshots, **draw_kwargs):
+def network_movie(snapshots, **draw_kwargs) -> ipywidgets.interactive:
     """A slider through a training movie (`bimt.Snapshots`): the network drawn at each snapshot.
 
     `draw_kwargs` go to `viz.draw_network` (e.g. `input_names`, `output_names`).
@@ -94,7 +99,7 @@ def network_movie(snapshots, **draw_kwargs):
 
 def circuit_explorer(
     models: dict, batches: dict, taus=(0.001, 0.003, 0.01, 0.03, 0.1), metric: str = "mse", output_names=None
-):
+) -> ipywidgets.interactive:
     """Pick a network, an output (or class) and ACDC's threshold tau: the circuit is found and
     drawn on the network's geometry. `batches[output] = (clean, corrupt)`; results are cached.
     """
@@ -127,7 +132,7 @@ def circuit_explorer(
 # --------------------------------------------------------------------------- notebook 05 (nemo)
 
 
-def module_picker(analysis, test, initial=(3, 5, 8)):
+def module_picker(analysis, test, initial=(3, 5, 8)) -> ipywidgets.interactive:
     """Pick classes; the module for them is cut out of `analysis.model` (a `nemo.ModularAnalysis`)
     live, and its size and accuracy on the `test` split's samples of those classes are shown."""
     import ipywidgets as widgets
@@ -173,7 +178,7 @@ def intervention_explorer(
     image: str | None = None,
     n: int = 2000,
     images_shown: int = 16,
-):
+) -> ipywidgets.interactive:
     """Choose `do(treatment = x)` (or no intervention) and see the DCM's `P(outcome | ...)` next to
     the truth, plus generated images of the variable `image` when given.
 
@@ -207,7 +212,9 @@ def intervention_explorer(
 # --------------------------------------------------------------------------- clusterability (notebook 04)
 
 
-def cluster_explorer(models: dict[str, torch.nn.Module], max_k: int = 8, seed: int = 0):
+def cluster_explorer(
+    models: dict[str, torch.nn.Module], max_k: int = 8, seed: int = 0
+) -> ipywidgets.interactive:
     """Choose a model, a layer and k: fits co-clusters, redraws the block-sorted `|W|` and prints C
     beside the C of a random Gaussian matrix of the same shape under its own fitted co-clusters."""
     import ipywidgets as widgets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import networkx as nx
@@ -11,8 +12,13 @@ from matplotlib.patches import Patch
 
 from .graph import CausalGraph
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def draw_graph(graph: CausalGraph, ax=None, title: str | None = None, groups: Sequence[Sequence[str]] = ()):
+
+def draw_graph(
+    graph: CausalGraph, ax=None, title: str | None = None, groups: Sequence[Sequence[str]] = ()
+) -> Figure:
     """The ADMG: directed edges solid, bidirected (confounders) dashed red; nodes coloured by `groups`
     (e.g. the H-nodes in training order), with a legend numbering the groups in the order given."""
     fig, ax = _figure(ax, (3.6, 2.6))
@@ -48,7 +54,7 @@ def draw_graph(graph: CausalGraph, ax=None, title: str | None = None, groups: Se
     return fig
 
 
-def plot_tvd_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], ax=None):
+def plot_tvd_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], ax=None) -> Figure:
     """TVD to the true interventional distribution against generator steps, one line per learner
     (`curves[name] = (steps, tvds)`, e.g. a `TVDTracker`'s `steps`, `tvd`)."""
     fig, ax = _figure(ax, (5.5, 3.0))
@@ -64,7 +70,7 @@ def plot_tvd_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
 
 def plot_interventional(
     distributions: Mapping[str, np.ndarray], treatment: str = "X", outcome: str = "Y", value: int = 1, ax=None
-):
+) -> Figure:
     """Bars of `P(outcome = value | do(treatment = x))` for each x, one bar per estimate
     (`distributions[name]` has shape `(treatment size, outcome size)`)."""
     fig, ax = _figure(ax, (5.5, 3.0))
@@ -77,7 +83,7 @@ def plot_interventional(
 
 def compare_distributions(
     distributions: Mapping[str, np.ndarray], variable: str, title: str | None = None, ax=None
-):
+) -> Figure:
     """Side-by-side bars of several distributions `(size,)` of one discrete variable."""
     fig, ax = _figure(ax, (4.5, 2.8))
     size = len(next(iter(distributions.values())))
@@ -98,7 +104,7 @@ def _grouped_bars(ax, series: Mapping[str, np.ndarray], ticks: Sequence[str]) ->
     ax.legend(fontsize=7, loc="upper left")
 
 
-def plot_scalability(rows: Sequence[Mapping[str, float]], ax=None):
+def plot_scalability(rows: Sequence[Mapping[str, float]], ax=None) -> Figure:
     """Largest group of generators trained together vs graph size (Modular-DCM vs joint training)."""
     fig, ax = _figure(ax, (5, 3.2))
     n = [r["nodes"] for r in rows]

@@ -6,9 +6,13 @@ Part of `modlearn.nemo` (its package docstring names the papers).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def class_order(masks: torch.Tensor) -> torch.Tensor:
@@ -19,7 +23,9 @@ def class_order(masks: torch.Tensor) -> torch.Tensor:
     return torch.sort(first, stable=True).indices
 
 
-def plot_class_masks(class_masks: dict[str, dict[str, torch.Tensor]], layers: Sequence[str] | None = None):
+def plot_class_masks(
+    class_masks: dict[str, dict[str, torch.Tensor]], layers: Sequence[str] | None = None
+) -> Figure:
     """Heat-maps of the class masks: one row per method, one column per layer; rows of a panel are
     classes, columns the layer's units sorted by the first class they belong to (dark = belongs)."""
     names = list(class_masks)
@@ -49,7 +55,7 @@ def plot_frontier(
     accuracy: str = "test_acc",
     target: float | None = None,
     title: str | None = None,
-):
+) -> Figure:
     """Module accuracy against module size: `frontiers[method]` holds one point list per seed (one
     point per threshold, from `threshold_sweep`); a dashed line marks the `target` accuracy."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -82,7 +88,7 @@ def plot_tradeoff(
     x: str = "weight_retention",
     ys: Sequence[str] = ("module_acc", "full_acc"),
     title: str | None = None,
-):
+) -> Figure:
     """Accuracies (`ys`, e.g. the module as cut and the full model) against module size, one point per
     alpha; points are labelled with their alpha."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))

@@ -115,7 +115,7 @@ class MwTObjective(MaskObjective):
         super().__init__()
         self.alpha, self.beta = alpha, beta
 
-    def mask_loss(self, masks, y):
+    def mask_loss(self, masks: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cohesion, coupling = cohesion_coupling_losses(masks, y)
         return self.alpha * cohesion + self.beta * coupling, {
             "cohesion_loss": cohesion,
@@ -131,6 +131,6 @@ class NeMoObjective(MaskObjective):
         super().__init__()
         self.alpha, self.tau, self.loss = alpha, tau, CONTRASTIVE_LOSSES[loss]
 
-    def mask_loss(self, masks, y):
+    def mask_loss(self, masks: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = self.loss(masks, y, self.tau)
         return self.alpha * loss, {"contrastive_loss": loss}
