@@ -73,9 +73,10 @@ def stage_notebook(src: Path, dest: Path) -> None:
 
 
 def module_names() -> list[str]:
-    """`modlearn` and every module and subpackage under it, sorted."""
+    """`modlearn` and every module and subpackage under it, sorted (command-line entry points
+    `__main__` left out: importing one runs it)."""
     found = pkgutil.walk_packages(modlearn.__path__, prefix="modlearn.")
-    return ["modlearn", *sorted(module.name for module in found)]
+    return ["modlearn", *sorted(m.name for m in found if not m.name.endswith(".__main__"))]
 
 
 def write_api_pages(folder: Path) -> None:

@@ -1,6 +1,6 @@
 """The Method API: what every `train_<method>` takes and what it returns.
 
-Every method of the series has one entry point of one shape:
+Every method of the series has one entry point of one shape::
 
     run = train_<method>(model, data, config=None, train=None, *, hooks=())
 

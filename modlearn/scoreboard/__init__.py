@@ -9,7 +9,7 @@ models). A method's entry calls the method's public `train_<method>` and returns
 calls the library function of the notebook that introduced it, so the numbers are that notebook's.
 
 A learner adds a method or a metric with one entry; a method is any function that returns a `Run`
-(`run.model` the trained network, `run.seconds` its training wall-clock):
+(`run.model` the trained network, `run.seconds` its training wall-clock)::
 
     def train_weight_decay(model, data, train):  # model: the seeded scoreboard MLP, left unchanged
         trained = ml.api.trainable_copy(model)
