@@ -26,19 +26,26 @@ $(STAMP): pyproject.toml jupyter/overrides.json
 run: venv
 	$(BIN)/python -m modlearn.series --budget $(BUDGET) --src tutorials --out build/tutorials
 
+# the test suite at `smoke` (make check, make test)
+PYTEST_SMOKE := MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests --ignore=tests/platforms
+
 ## The quick check while working: lint, then the unit tests without executing any notebook (about 3 minutes).
 check: lint
-	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests --ignore=tests/platforms --ignore=tests/test_notebooks.py -m "not notebook"
+	$(PYTEST_SMOKE) --ignore=tests/test_notebooks.py -n $(JOBS) -m "not notebook"
 
-## Unit tests, and every notebook executed at BUDGET=smoke with its claims (modlearn.claims) asserted.
+## Unit tests, and every notebook executed at BUDGET=smoke with its claims (modlearn.claims) asserted:
+## JOBS pytest workers (pytest-xdist, each notebook's tests on one worker), then the notebooks whose claims
+## time code with the machine to themselves (marker `alone`).
 test: venv
-	MPLBACKEND=Agg MODLEARN_BUDGET=smoke $(BIN)/python -m pytest -q tests --ignore=tests/platforms
+	$(PYTEST_SMOKE) -n $(JOBS) --dist loadgroup -m "not alone"
+	$(PYTEST_SMOKE) -m alone
 
-## The new user's run, checked: the whole series at `cpu` on digits (MODLEARN_DATA unset), then on MNIST
-## when DATA (default ../shared/data) holds it; fails unless every notebook ran and every claim held.
+## The new user's run, checked: the whole series at `cpu` on digits (MODLEARN_DATA unset) and, when DATA
+## (default ../shared/data) holds it, on MNIST: both passes share one pool of JOBS notebooks, the longest
+## first (by the reference results); fails unless every notebook ran and every claim held.
 test-series: venv
-	env -u MODLEARN_DATA $(BIN)/python -m modlearn.series --budget cpu --strict --jobs $(JOBS) --out build/cpu-digits/tutorials --results build/cpu-digits
-	if [ -d "$(DATA)" ]; then MODLEARN_DATA="$(abspath $(DATA))" $(BIN)/python -m modlearn.series --budget cpu --strict --jobs $(JOBS) --out build/cpu-mnist/tutorials --results build/cpu-mnist; fi
+	$(BIN)/python -m modlearn.series --budget cpu --strict --jobs $(JOBS) --run - build/cpu-digits results/cpu-digits.json \
+		$(if $(wildcard $(DATA)),--run "$(abspath $(DATA))" build/cpu-mnist results/cpu-mnist.json)
 
 ## Copy the last test-series results into results/ and regenerate README.md's reference-results table.
 readme: venv

@@ -83,7 +83,9 @@ def setup(
 ) -> Setup:
     """One call at the top of every notebook: budget, seed, device, thread cap, figure style.
 
-    Threads default to the CPUs this process may use, capped at 4 (Binder gives 1-2). The thread
+    Threads default to `MODLEARN_THREADS` in the environment when it is set (the series runner
+    sets it for notebooks that share the machine: more threads than cores makes every hand-off
+    wait for a time slice), else to the CPUs this process may use, capped at 4 (Binder gives 1-2). The thread
     count is recorded (`torch_threads`), because a seeded CPU run repeats exactly only at the same
     thread count: matrix products and convolutions split their sums across threads, and another
     split rounds differently (measured: 1 vs 2 threads, 20 steps, max weight difference 1e-6 for
@@ -105,7 +107,7 @@ def setup(
             "one thread; leave threads unset or pass deterministic=False"
         )
     seed_everything(seed)
-    torch.set_num_threads(1 if deterministic else threads or max(1, min(4, available_cpus())))
+    torch.set_num_threads(1 if deterministic else threads or default_threads())
     torch.use_deterministic_algorithms(deterministic)
     device = resolve_device("auto")
     _style_figures()
@@ -120,6 +122,19 @@ def setup(
     record("budget", budget)
     record("torch_threads", chosen.threads)
     return chosen
+
+
+def default_threads() -> int:
+    """Torch threads when `setup` is given none: `MODLEARN_THREADS` if set (a whole number >= 1,
+    else a ValueError naming it), else the available CPUs capped at 4."""
+    chosen = os.environ.get("MODLEARN_THREADS")
+    if chosen is None:
+        return max(1, min(4, available_cpus()))
+    if not chosen.strip().isdigit() or int(chosen) < 1:
+        raise ValueError(
+            f"MODLEARN_THREADS={chosen!r}: set it to a whole number of torch threads (1 or more), or unset it"
+        )
+    return int(chosen)
 
 
 def available_cpus() -> int:

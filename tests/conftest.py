@@ -13,11 +13,33 @@ import pytest
 from support import ROOT, TEST_BUDGET, TUTORIALS, InterruptAt  # noqa: F401
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`make test`: -n 2) each worker, and every kernel it starts, uses its share of
+    the CPUs: more torch threads than cores makes every thread hand-off wait for a time slice."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        from modlearn.series import threads_beside
+
+        os.environ["MODLEARN_THREADS"] = str(threads_beside(int(workers)))
+        torch.set_num_threads(int(os.environ["MODLEARN_THREADS"]))
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Every test that executes a tutorial notebook (through `run_notebook`) is marked `notebook`."""
+    """Every test that executes a tutorial notebook (through `run_notebook`) is marked `notebook` and
+    grouped by its notebook (`--dist loadgroup` keeps one notebook's runs on one worker, where the
+    session cache shares them); one whose notebook's claims time code is marked `alone`."""
+    from modlearn.series import runs_alone
+
     for item in items:
         if "run_notebook" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.notebook)
+            path = getattr(item, "callspec", None) and item.callspec.params.get("path")
+            stem = Path(path).stem if path else item.name
+            item.add_marker(pytest.mark.xdist_group(stem))
+            if path and runs_alone(stem):
+                item.add_marker(pytest.mark.alone)
 
 
 @pytest.fixture(scope="session")

@@ -51,3 +51,19 @@ def test_setup_records_the_thread_count_and_deterministic_uses_one():
 def test_deterministic_setup_refuses_several_threads():
     with pytest.raises(ValueError, match="threads"):
         ml.setup("smoke", threads=2, deterministic=True, verbose=False)
+
+
+def test_modlearn_threads_sets_the_default_thread_count(monkeypatch):
+    """The series runner sets MODLEARN_THREADS for notebooks that share the machine; an explicit
+    `threads=` still wins, and a value that is not a whole number >= 1 is refused by name."""
+    threads = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("MODLEARN_THREADS", "1")
+        assert ml.setup("smoke", verbose=False).threads == torch.get_num_threads() == 1
+        assert ml.setup("smoke", threads=2, verbose=False).threads == 2
+        for wrong in ("0", "two", "-1"):
+            monkeypatch.setenv("MODLEARN_THREADS", wrong)
+            with pytest.raises(ValueError, match=f"MODLEARN_THREADS='{wrong}'.*whole number"):
+                ml.setup("smoke", verbose=False)
+    finally:
+        torch.set_num_threads(threads)

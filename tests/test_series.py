@@ -124,7 +124,7 @@ def test_strict_run_fails_when_a_claim_does_not_hold(tmp_path, monkeypatch):
     (tmp_path / "src").mkdir()
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "src" / "99_fake.ipynb")
     values = {"x": 2.0}
-    monkeypatch.setattr(series, "execute_notebook", lambda *a, **k: series.NotebookResults(values))
+    monkeypatch.setattr(series.execute, "execute_notebook", lambda *a, **k: series.NotebookResults(values))
     argv = ["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--results", str(tmp_path)]
     assert main(argv) == 0, "without --strict a claim that did not hold is reported, not fatal"
     assert main([*argv, "--strict"]) == 1
@@ -207,7 +207,7 @@ def test_a_notebook_whose_kernel_went_idle_runs_once_more_and_is_reported(tmp_pa
             raise KernelIdleError("99_fake.ipynb: cell 3 was still running but ...")
         return series.NotebookResults({"x": 1})
 
-    monkeypatch.setattr(series, "execute_notebook", flaky)
+    monkeypatch.setattr(series.execute, "execute_notebook", flaky)
     argv = ["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--results", str(tmp_path)]
     failing = {1}
     assert main(argv) == 0 and len(calls) == 2
@@ -225,7 +225,7 @@ def test_make_run_ends_with_the_scoreboard_and_the_readme_carries_it(tmp_path, m
     (tmp_path / "src").mkdir()
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "src" / "09_scoreboard.ipynb")
     values = {"scoreboard_table": table, "steps": 600, "dataset": "digits", "budget": "cpu"}
-    monkeypatch.setattr(series, "execute_notebook", lambda *a, **k: series.NotebookResults(values))
+    monkeypatch.setattr(series.execute, "execute_notebook", lambda *a, **k: series.NotebookResults(values))
     argv = ["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--results", str(tmp_path)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -247,7 +247,7 @@ def test_jobs_run_untimed_notebooks_side_by_side_and_timed_ones_alone(tmp_path, 
     _notebook(tmp_path, "01_big.ipynb", clock, f"block = b'x' * (300 * 2**20)\n{end}")
     _notebook(tmp_path, "02_small.ipynb", clock, end)
     _notebook(tmp_path, "03_timed.ipynb", clock, end)
-    monkeypatch.setattr(series, "runs_alone", lambda stem: stem == "03_timed")
+    monkeypatch.setattr(series.schedule, "runs_alone", lambda stem: stem == "03_timed")
     paths = series.notebooks(tmp_path)
     results, failed, retried = series.run_series(paths, str(tmp_path / "out"), "smoke", jobs=2)
     assert (failed, retried, list(results)) == ([], [], ["01_big", "02_small", "03_timed"])
@@ -260,9 +260,50 @@ def test_jobs_run_untimed_notebooks_side_by_side_and_timed_ones_alone(tmp_path, 
 
 
 def test_the_notebooks_whose_claims_time_code_run_alone():
+    """`Claim(timed=True)` marks a check of wall-clock times (notebook 03 only records its timings)."""
     assert [path.stem for path in notebooks(TUTORIALS) if runs_alone(path.stem)] == [
         "02_local_training",
-        "03_deep_incubation",
         "06_bimt",
         "07_circuit_discovery",
     ]
+
+
+def test_two_passes_share_one_pool_each_with_its_own_data_and_a_share_of_the_cpus(tmp_path, monkeypatch):
+    """`--run` twice: four notebooks in one pool of two, the longest by its reference first; each
+    kernel sees its own pass's MODLEARN_DATA (unset for '-') and MODLEARN_THREADS (its CPU share);
+    each pass writes its own results, its data folder in them."""
+    from modlearn import series
+
+    src = tmp_path / "src"
+    src.mkdir()
+    seen = "import os, time, modlearn as ml\nml.record('start', time.time())\n" + (
+        "ml.record('data', os.environ.get('MODLEARN_DATA', '-'))\n"
+        "ml.record('threads', os.environ.get('MODLEARN_THREADS'))\ntime.sleep(2)"
+    )
+    _notebook(src, "01_short.ipynb", seen)
+    _notebook(src, "02_long.ipynb", seen)
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({"notebooks": {"01_short": {"seconds": 1}, "02_long": {"seconds": 9}}}))
+    monkeypatch.setenv("MODLEARN_DATA", "/the/callers/folder")
+    argv = ["--budget", "smoke", "--src", str(src), "--jobs", "2"]
+    passes = ["--run", "-", str(tmp_path / "a"), str(reference), "--run", str(tmp_path), str(tmp_path / "b")]
+    assert series.main(argv + passes) == 0
+    runs = {name: json.loads((tmp_path / name / "results.json").read_text()) for name in "ab"}
+    assert runs["a"]["run"]["MODLEARN_DATA"] == "(not set: embedded digits)"
+    assert runs["b"]["run"]["MODLEARN_DATA"] == str(tmp_path)
+    recorded = {
+        (name, stem): entry["results"]
+        for name, run in runs.items()
+        for stem, entry in run["notebooks"].items()
+    }
+    assert {key: r["data"] for key, r in recorded.items()} == {
+        ("a", "01_short"): "-",
+        ("a", "02_long"): "-",
+        ("b", "01_short"): str(tmp_path),
+        ("b", "02_long"): str(tmp_path),
+    }
+    share = str(series.threads_beside(2))
+    assert {r["threads"] for r in recorded.values()} == {share}
+    first_two = sorted(recorded, key=lambda key: recorded[key]["start"])[:2]
+    assert ("a", "02_long") in first_two, f"the longest by the reference did not start first: {recorded}"
+    assert (tmp_path / "b" / "tutorials" / "02_long.ipynb").exists()

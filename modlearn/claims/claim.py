@@ -15,10 +15,13 @@ Results = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Claim:
-    """One sentence of a notebook (`text`) and the check of it on the recorded results."""
+    """One sentence of a notebook (`text`) and the check of it on the recorded results. `timed`: the
+    check compares wall-clock times (a speed-up), so the series runs that notebook with the machine
+    to itself (`modlearn.series.runs_alone`)."""
 
     text: str
     check: Callable[[Results], bool]
+    timed: bool = False
 
     def verdict(self, results: Results) -> bool | None:
         """True or False; None when the run did not record a value the claim needs."""

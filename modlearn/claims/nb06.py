@@ -18,6 +18,7 @@ CLAIMS: list[Claim] = [
         "the closed-form swap round is faster than the brute-force search",
         # measured speed-up: smoke 416 ([64, 36, 36, 10]); cpu ([196, 64, 64, 10], busy) 28, 60, 231
         lambda r: r["swap_speedup"] > 10,
+        timed=True,
     ),
     Claim(
         "independence task: BIMT wires less than half of L1's",
